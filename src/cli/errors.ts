@@ -1,0 +1,29 @@
+/**
+ * An error a user can cause and fix (bad arguments, bad policy, no xenstored, not root, ...).
+ * The CLI entry points print its message as one line and exit with `exitCode`; anything else
+ * that escapes is a bug and is printed with its stack.
+ */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+/** Run a CLI main, turning UserError into one line on stderr and an exit code. */
+export async function runMain(prog: string, main: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await main();
+  } catch (err) {
+    if (err instanceof UserError) {
+      process.stderr.write(`${prog}: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`${prog}: internal error (please report): ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 70;
+    }
+  }
+}

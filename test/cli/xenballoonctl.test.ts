@@ -1,0 +1,24 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ctl = fileURLToPath(new URL('../../dist/cli/xenballoonctl.js', import.meta.url));
+
+function run(...args: string[]) {
+  return spawnSync(process.execPath, [ctl, ...args], { encoding: 'utf8' });
+}
+
+describe('xenballoonctl dispatch', () => {
+  it('prints usage for --help and exits 0', () => {
+    const r = run('--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: xenballoonctl COMMAND/);
+  });
+
+  it('refuses an unknown command with one line and exit 2', () => {
+    const r = run('no-such-command');
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/unknown command 'no-such-command'/);
+  });
+});
