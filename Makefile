@@ -9,7 +9,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native test lint clean
+.PHONY: help setup setup-apt build build-ts build-native test lint clean bench-xenstore
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -17,6 +17,7 @@ help:
 	@echo "make build   compile TypeScript to dist/ and native/ to build/bin/"
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
+	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
 
 setup: setup-apt $(NPM_STAMP)
 
@@ -48,6 +49,10 @@ build-native:
 
 test: build
 	npx vitest run
+
+# A benchmark, not a test: prints numbers (see docs/benchmarks.md), asserts nothing.
+bench-xenstore: build
+	node dist/bench/xenstore-bench.js
 
 lint: $(NPM_STAMP)
 	npx tsc -p tsconfig.check.json
