@@ -31,7 +31,8 @@ export const URGENT_PRESSURE_PCT = 10;
 
 export const domainPath = (domid: number, key?: string): string =>
   key ? `/local/domain/${domid}/${key}` : `/local/domain/${domid}`;
-const watchToken = (domid: number) => `xbd:${domid}`;
+/** Tokens are unique per watch (the binding requires it). */
+const watchToken = (domid: number, sub: string) => `xbd:${domid}:${sub}`;
 
 export interface DomainRecord {
   domid: number;
@@ -241,7 +242,7 @@ export class Observer {
       this.o.log.info({ domid, name: rec.name }, `domain ${domid}${rec.name ? ` (${rec.name})` : ''} is gone`);
       if (rec.watched) {
         for (const sub of WATCHED_SUBTREES) {
-          await this.o.store.unwatch(domainPath(domid, sub), watchToken(domid)).catch(() => undefined);
+          await this.o.store.unwatch(domainPath(domid, sub), watchToken(domid, sub)).catch(() => undefined);
         }
       }
     }
@@ -256,7 +257,7 @@ export class Observer {
     try {
       for (const sub of WATCHED_SUBTREES) {
         try {
-          await this.o.store.watch(domainPath(rec.domid, sub), watchToken(rec.domid));
+          await this.o.store.watch(domainPath(rec.domid, sub), watchToken(rec.domid, sub));
         } catch (err) {
           // Registering the same watch twice (after a partial failure) is harmless.
           if ((err as { code?: string }).code !== 'EEXIST') throw err;

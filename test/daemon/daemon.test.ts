@@ -55,7 +55,7 @@ describe('Daemon (with fake ports)', () => {
     t.hv.add(5, 256 * 1024, 1025 * 1024);
     t.store.addDomain(5, 'db', 256 * 1024, 1024 * 1024);
     t.store.fire('@introduceDomain');
-    await waitFor(() => t.store.watches.has('/local/domain/5/data/xenballoon\0xbd:5'), 'watch on domain 5');
+    await waitFor(() => t.store.watches.has('/local/domain/5/data/xenballoon\0xbd:5:data/xenballoon'), 'watch on domain 5');
     t.store.set('/local/domain/5/data/xenballoon/report', 'need=300000');
     await waitFor(() => t.store.nodes.get('/local/domain/5/memory/target') === '300000', 'target written');
     const steps = t.daemon.status().daemon.steps;
