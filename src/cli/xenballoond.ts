@@ -5,7 +5,8 @@
  * SIGTERM. SIGHUP reloads the policy.
  */
 import { parseArgs } from 'node:util';
-import { loadPolicySource, CoreDecider } from '../daemon/adapters/core.js';
+import { CoreDecider } from '../daemon/adapters/core.js';
+import { loadPolicySource } from '../daemon/adapters/policy.js';
 import { openHypervisor, parseHypervisorSpec } from '../daemon/adapters/hypervisor.js';
 import { ReportTrackerIntake, provisionReportNode } from '../daemon/adapters/reports.js';
 import { XenStoreAdapter } from '../daemon/adapters/xenstore.js';

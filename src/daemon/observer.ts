@@ -10,7 +10,7 @@ import type { DomainObservation, Observation, ReservationObservation } from '../
 import type { GuestReport } from '../report/types.js';
 import type { DomainInfo, Hypervisor, PhysInfo } from '../xen/hypervisor.js';
 import type { ConditionLog, Logger } from './log.js';
-import type { DaemonStore, RawReportKeys, ReportIntake, StoreEvent } from './ports.js';
+import type { DaemonStore, RawReportKeys, ReportIntake, ReportIntakeResult, StoreEvent } from './ports.js';
 
 /** Keys read for every domain, relative to /local/domain/<id>. */
 export const DOMAIN_KEYS = {
@@ -21,6 +21,7 @@ export const DOMAIN_KEYS = {
   v1: 'data/xenballoon/report',
   meminfo: 'memory/meminfo',
   vmstat: 'memory/vmstat',
+  uptime: 'memory/uptime',
 } as const;
 const ALL_KEYS: readonly string[] = Object.values(DOMAIN_KEYS);
 /** Subtrees watched per domain; every key above lives under one of them (except `name`). */
@@ -50,7 +51,7 @@ export interface DomainRecord {
   /** Swap-in rate from the last two accepted reports, KiB/s. */
   swapInKibS: number | null;
   lastCounters: { pswpin: number | null; oomKill: number | null; atMs: number } | null;
-  lastReportResult: 'accepted' | 'rejected' | 'absent' | null;
+  lastReportResult: ReportIntakeResult['kind'] | null;
 }
 
 /** A KiB value written by the toolstack: digits only, bounded. */
@@ -180,6 +181,7 @@ export class Observer {
         case DOMAIN_KEYS.v1: rec.raw.v1 = v; reportTouched = true; break;
         case DOMAIN_KEYS.meminfo: rec.raw.meminfo = v; reportTouched = true; break;
         case DOMAIN_KEYS.vmstat: rec.raw.vmstat = v; reportTouched = true; break;
+        case DOMAIN_KEYS.uptime: rec.raw.uptime = v; reportTouched = true; break;
       }
     }
     if (reportTouched && this.domains.get(rec.domid) === rec) this.takeReport(rec);
@@ -229,7 +231,7 @@ export class Observer {
       }
       this.domains.set(info.domid, {
         domid: info.domid, info, name: null, staticMaxKib: null, targetKib: null, videoramKib: 0,
-        raw: { v1: null, meminfo: null, vmstat: null }, dirty: new Set(ALL_KEYS), watched: false,
+        raw: { v1: null, meminfo: null, vmstat: null, uptime: null }, dirty: new Set(ALL_KEYS), watched: false,
         provisioned: info.domid === 0, firstSeenMs: now, swapInKibS: null, lastCounters: null, lastReportResult: null,
       });
       this.o.log.info({ domid: info.domid }, `domain ${info.domid} appeared`);

@@ -80,11 +80,15 @@ export interface RawReportKeys {
   meminfo: string | null;
   /** memory/vmstat (the paper's raw /proc/vmstat) */
   vmstat: string | null;
+  /** memory/uptime (the paper's /proc/uptime) */
+  uptime: string | null;
 }
 
 export type ReportIntakeResult =
   | { kind: 'accepted'; report: GuestReport }
   | { kind: 'rejected'; reason: string }
+  /** The same report read again: nothing new. */
+  | { kind: 'unchanged' }
   | { kind: 'absent' };
 
 /** Per-domain report parsing and tracking (src/report behind an adapter). */
