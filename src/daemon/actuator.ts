@@ -107,11 +107,8 @@ export class Actuator {
   /** Writes memory/target in a transaction that first checks the domain still exists. */
   private async writeTarget(rec: DomainRecord, kib: number): Promise<void> {
     await this.o.store.transaction(async (tx) => {
-      // A domain being destroyed loses its directory; writing then would re-create a stray node.
-      if ((await tx.read(domainPath(rec.domid, DOMAIN_KEYS.staticMax))) === null &&
-          (await tx.read(domainPath(rec.domid, DOMAIN_KEYS.target))) === null) {
-        throw new DomainGone();
-      }
+      // A domain being destroyed loses its home; writing then would re-create a stray node.
+      if ((await tx.read(domainPath(rec.domid))) === null) throw new DomainGone();
       await tx.write(domainPath(rec.domid, DOMAIN_KEYS.target), String(kib));
     });
   }

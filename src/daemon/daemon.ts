@@ -100,8 +100,12 @@ export class Daemon {
     this.observer = new Observer({
       store: o.store, hypervisor: o.hypervisor, reports: o.reports, log: o.log, conditions: this.conditions,
       now: this.now, minGapMs: this.scheduler.minGapMs, provision: o.provision,
-      onUrgent: (source, reason) => {
-        if (this.scheduler.urgent(source, reason)) this.log.debug({ source, reason }, 'urgent step');
+      onUrgent: (source, reason, trusted) => {
+        if (this.scheduler.urgent(source, reason, trusted)) this.log.debug({ source, reason }, 'urgent step');
+      },
+      onGone: (domid) => {
+        this.scheduler.forget(`dom:${domid}`);
+        this.actuator.forget(domid);
       },
     });
     this.actuator = new Actuator({
@@ -187,7 +191,6 @@ export class Daemon {
     }
     if (decision.actions.length) this.log.debug({ reasons, actions: decision.actions.length }, 'applying actions');
     const res = await this.actuator.apply(decision.actions, () => gen === this.gen);
-    for (const domid of res.vanished) this.actuator.forget(domid);
     this.updateMetrics();
     if (res.failed) throw new Error(`${res.failed} of ${decision.actions.length} actions failed (see the errors above)`);
   }
@@ -308,7 +311,7 @@ export class Daemon {
       if (next.intervalMs !== this.scheduler.interval) this.scheduler.setInterval(next.intervalMs);
       this.conditions.clear('policy', 'policy is valid again');
       this.log.info({ files: next.files }, 'policy reloaded');
-      this.scheduler.urgent('reload', 'policy reloaded');
+      this.scheduler.urgent('reload', 'policy reloaded', true);
       return { ok: true, files: next.files };
     } catch (err) {
       const msg = (err as Error).message;
@@ -339,7 +342,7 @@ export class Daemon {
           signal,
         });
         this.log.info({ reservation: id, kib: req.kib, label: req.label }, `reservation ${id} of ${req.kib} KiB requested`);
-        this.scheduler.urgent(`reservation:${id}`, `reservation ${id}`);
+        this.scheduler.urgent(`reservation:${id}`, `reservation ${id}`, true);
         const o = await outcome;
         if (!o.ok) return errorResponse(o.code, o.error);
         return { ok: true, reservation: { id: o.id, kib: o.kib, expires_at_ms: o.expiresAtMs } };
@@ -352,7 +355,7 @@ export class Daemon {
         });
         if (!o.ok) return errorResponse(o.code, o.error);
         this.log.info({ reservation: o.id, domid: o.domid }, `reservation ${o.id} released`);
-        this.scheduler.urgent(`release:${o.id}`, `reservation ${o.id} released`);
+        this.scheduler.urgent(`release:${o.id}`, `reservation ${o.id} released`, true);
         return { ok: true, id: o.id, domid: o.domid };
       }
       case 'reload': {

@@ -80,8 +80,10 @@ export interface ObserverOptions {
   minGapMs: number;
   /** Called for a new domU once (and again after a failure), to create the nodes it reports into. */
   provision?: (domid: number) => Promise<void>;
-  /** A guest under pressure, or a domain appeared/went away. */
-  onUrgent: (source: string, reason: string) => void;
+  /** A guest under pressure (`trusted` false), or a domain appeared/went away (true). */
+  onUrgent: (source: string, reason: string, trusted: boolean) => void;
+  /** A domain left the hypervisor's list. */
+  onGone?: (domid: number) => void;
 }
 
 export class Observer {
@@ -113,12 +115,12 @@ export class Observer {
     if (ev.kind === 'reconnected') {
       // Events may have been missed while disconnected: read everything again.
       for (const rec of this.domains.values()) for (const k of ALL_KEYS) rec.dirty.add(k);
-      this.o.onUrgent('xenstore', 'xenstore reconnected');
+      this.o.onUrgent('xenstore', 'xenstore reconnected', true);
       return;
     }
     if (ev.kind !== 'watch') return;
     if (ev.token === 'xbd:introduce' || ev.token === 'xbd:release') {
-      this.o.onUrgent('topology', ev.token === 'xbd:introduce' ? 'domain introduced' : 'domain released');
+      this.o.onUrgent('topology', ev.token === 'xbd:introduce' ? 'domain introduced' : 'domain released', true);
       return;
     }
     const m = /^\/local\/domain\/(\d+)(?:\/(.*))?$/.exec(ev.path);
@@ -193,7 +195,7 @@ export class Observer {
     rec.lastReportResult = res.kind;
     if (res.kind !== 'accepted') return;
     const urgent = this.urgency(rec, res.report, now);
-    if (urgent) this.o.onUrgent(`dom:${rec.domid}`, `domain ${rec.domid}: ${urgent}`);
+    if (urgent) this.o.onUrgent(`dom:${rec.domid}`, `domain ${rec.domid}: ${urgent}`, false);
   }
 
   /** Why a fresh report deserves a step now, or null. Also keeps the swap-in rate. */
@@ -241,6 +243,7 @@ export class Observer {
       this.domains.delete(domid);
       this.o.reports.forget(domid);
       this.o.conditions.forget(`dom:${domid}:`);
+      this.o.onGone?.(domid);
       this.o.log.info({ domid, name: rec.name }, `domain ${domid}${rec.name ? ` (${rec.name})` : ''} is gone`);
       if (rec.watched) {
         for (const sub of WATCHED_SUBTREES) {

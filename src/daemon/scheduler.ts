@@ -50,15 +50,19 @@ export class StepScheduler {
   }
 
   /**
-   * Asks for a step as soon as allowed. Returns false when the source already had its urgent step
-   * in this interval (the event will be seen at the next regular step anyway).
+   * Asks for a step as soon as allowed. A guest (`trusted` false) gets at most one urgent step
+   * per interval; returns false when it already had it (the event will be seen at the next
+   * regular step anyway). Trusted sources (the toolstack's @introduceDomain, reservations from
+   * the root-only socket) are only spaced by the minimum gap.
    */
-  urgent(source: string, reason: string): boolean {
+  urgent(source: string, reason: string, trusted = false): boolean {
     if (this.stopped) return false;
     const now = this.now();
-    const last = this.lastUrgentBySource.get(source);
-    if (last !== undefined && now - last < this.intervalMs) return false;
-    this.lastUrgentBySource.set(source, now);
+    if (!trusted) {
+      const last = this.lastUrgentBySource.get(source);
+      if (last !== undefined && now - last < this.intervalMs) return false;
+      this.lastUrgentBySource.set(source, now);
+    }
     this.pendingReasons.add(reason);
     this.urgentPending = true;
     if (!this.running) this.arm(Math.max(0, this.lastStartMs + this.minGapMs - now));

@@ -52,6 +52,14 @@ export class FakeStore implements DaemonStore {
     for (const l of this.listeners) l(ev);
   }
 
+  /** A node's value; a parent of existing nodes reads as '' (as xenstore's directories do). */
+  get(path: string): string | null {
+    const v = this.nodes.get(path);
+    if (v !== undefined) return v;
+    for (const k of this.nodes.keys()) if (k.startsWith(path + '/')) return '';
+    return null;
+  }
+
   private check(): void {
     if (!this.connected) throw new FakeStoreError('ECONNRESET', 'not connected');
   }
@@ -59,7 +67,7 @@ export class FakeStore implements DaemonStore {
   async read(path: string): Promise<string | null> {
     this.check();
     this.reads.push(path);
-    return this.nodes.get(path) ?? null;
+    return this.get(path);
   }
 
   async directory(path: string): Promise<string[] | null> {
@@ -75,7 +83,7 @@ export class FakeStore implements DaemonStore {
       this.transactions++;
       const pending: [string, string][] = [];
       const tx: StoreTx = {
-        read: async (p) => pending.find(([k]) => k === p)?.[1] ?? this.nodes.get(p) ?? null,
+        read: async (p) => pending.find(([k]) => k === p)?.[1] ?? this.get(p),
         write: async (p, v) => void pending.push([p, v]),
       };
       const result = await fn(tx);
