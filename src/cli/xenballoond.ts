@@ -87,7 +87,6 @@ await runMain('xenballoond', async () => {
 
   const log = createLogger({ level, ...(fmt === undefined ? {} : { pretty: fmt === 'pretty' }) });
   const policySource = loadPolicySource(values.policy ?? DEFAULT_POLICY_FILE, values.policy === undefined);
-  if (policySource.builtin) log.info(`no policy at ${DEFAULT_POLICY_FILE}: using the built-in default policy`);
 
   const hypervisor: Hypervisor = await openHypervisor(hvSpec);
   let store: XenStoreAdapter;
@@ -169,6 +168,7 @@ await runMain('xenballoond', async () => {
     metrics: metricsServer?.address ?? null, policy: policySource.files, dryRun: values['dry-run'], intervalMs: daemon.intervalMs,
     domains: st.domains.length,
   }, `xenballoond started: ${st.domains.length} domains, interval ${daemon.intervalMs} ms${values['dry-run'] ? ', dry run' : ''}`);
+  if (policySource.builtin) log.info(`no policy at ${DEFAULT_POLICY_FILE}: using the shipped default policy (${policySource.files.join(', ')})`);
   notifier.ready(`managing ${st.domains.length} domains`);
   await done;
   return 0;

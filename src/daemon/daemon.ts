@@ -228,10 +228,11 @@ export class Daemon {
 
   private domainStatus(rec: DomainRecord, v: DomainVerdict | undefined, now: number): DomainStatus {
     const latest = this.o.reports.latest(rec.domid, now);
-    const flags = [...(this.actuator.flags.get(rec.domid) ?? [])];
-    if (v?.managed !== false) flags.push(...this.o.reports.flags(rec.domid, now));
-    if (rec.info.dying) flags.push('dying');
-    else if (rec.info.shutdown) flags.push('shutdown');
+    const flags = new Set<string>([...(this.actuator.flags.get(rec.domid) ?? []), ...(v?.flags ?? [])]);
+    if (v?.managed !== false) for (const f of this.o.reports.flags(rec.domid, now)) flags.add(f);
+    if (rec.info.dying) flags.add('dying');
+    else if (rec.info.shutdown) flags.add('shutdown');
+    const swapIn = v?.swapInKibS ?? rec.swapInKibS;
     return {
       domid: rec.domid,
       name: rec.name ?? `domain-${rec.domid}`,
@@ -243,12 +244,12 @@ export class Daemon {
       maxmem_kib: rec.info.maxKib,
       static_max_kib: rec.staticMaxKib,
       weight: v?.weight ?? null,
-      swap_in_kib_s: rec.swapInKibS === null ? null : Math.round(rec.swapInKibS * 10) / 10,
+      swap_in_kib_s: swapIn === null ? null : Math.round(swapIn * 10) / 10,
       pressure_some_avg10: latest?.report.pressure?.someAvg10 ?? null,
       report_format: latest?.report.format ?? null,
       report_age_ms: latest ? Math.max(0, now - latest.atMs) : null,
       managed: v?.managed ?? false,
-      flags,
+      flags: [...flags],
     };
   }
 

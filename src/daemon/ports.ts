@@ -48,6 +48,10 @@ export interface DomainVerdict {
   minKib: number | null;
   maxKib: number | null;
   weight: number | null;
+  /** Flags the decision sets: stuck, uncooperative, pressure, hold, stale, no-report… */
+  flags: string[];
+  /** Swap-in rate the decision measured, KiB/s; null when unknown. */
+  swapInKibS: number | null;
   /** Why the target is what it is, for `explain` (one line each). */
   lines: string[];
   /** The core's own explanation object, passed through to `explain --json`. */

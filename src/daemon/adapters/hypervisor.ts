@@ -18,10 +18,6 @@ export async function openHypervisor(spec: HypervisorSpec): Promise<Hypervisor> 
     const { XenctrlHypervisor } = await import('../../xen/xenctrl.js');
     return XenctrlHypervisor.open();
   }
-  const { SimHypervisor } = await import('../../xen/sim-hypervisor.js');
-  try {
-    return await SimHypervisor.connect(spec.path);
-  } catch (err) {
-    throw new UserError(`cannot connect to the simulated hypervisor at ${spec.path}: ${(err as Error).message}; is \`xenballoonctl sim-host\` running?`);
-  }
+  // The simulator's client (src/xen/sim-hypervisor.ts) arrives with sim-host.
+  throw new UserError(`--hypervisor sim:${spec.path}: the simulated hypervisor is not available in this build yet`);
 }
