@@ -9,7 +9,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static test test-native-sanitize lint clean bench-xenstore
+.PHONY: help setup setup-apt build build-ts build-native build-native-static test test-native-sanitize lint clean bench-xenstore install
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -107,3 +107,28 @@ lint: $(NPM_STAMP)
 
 clean:
 	rm -rf dist build
+
+# Install on a dom0 (docs/operations.md): the built program under $(PREFIX) with only its
+# runtime npm packages, the two commands in /usr/local, the systemd unit, and (only if absent)
+# /etc/xenballoond/policy.yaml and /etc/default/xenballoond. DESTDIR stages it elsewhere.
+PREFIX ?= /opt/xenballoond
+DESTDIR ?=
+SBINDIR ?= /usr/local/sbin
+BINDIR ?= /usr/local/bin
+UNITDIR ?= /etc/systemd/system
+
+install: build
+	install -d $(DESTDIR)$(PREFIX) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)/etc/xenballoond/policy.d $(DESTDIR)/etc/default
+	rm -rf $(DESTDIR)$(PREFIX)/dist $(DESTDIR)$(PREFIX)/node_modules
+	cp -R dist config package.json package-lock.json $(DESTDIR)$(PREFIX)/
+	if [ -d build/bin ]; then install -d $(DESTDIR)$(PREFIX)/build && cp -R build/bin $(DESTDIR)$(PREFIX)/build/; fi
+	npm ls --omit=dev --parseable --all | tail -n +2 | sed "s|^$(CURDIR)/||" | \
+	  while read -r d; do install -d "$(DESTDIR)$(PREFIX)/$$d" && cp -R "$$d/." "$(DESTDIR)$(PREFIX)/$$d/"; done
+	chmod 755 $(DESTDIR)$(PREFIX)/dist/cli/xenballoond.js $(DESTDIR)$(PREFIX)/dist/cli/xenballoonctl.js
+	ln -sfn $(PREFIX)/dist/cli/xenballoond.js $(DESTDIR)$(SBINDIR)/xenballoond
+	ln -sfn $(PREFIX)/dist/cli/xenballoonctl.js $(DESTDIR)$(BINDIR)/xenballoonctl
+	install -m 644 config/xenballoond.service $(DESTDIR)$(UNITDIR)/xenballoond.service
+	[ -e $(DESTDIR)/etc/xenballoond/policy.yaml ] || install -m 644 config/policy.yaml $(DESTDIR)/etc/xenballoond/policy.yaml
+	[ -e $(DESTDIR)/etc/default/xenballoond ] || install -m 644 config/xenballoond.default $(DESTDIR)/etc/default/xenballoond
+	@echo "installed under $(DESTDIR)$(PREFIX); next: systemctl daemon-reload && systemctl enable --now xenballoond"
