@@ -9,7 +9,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static test test-native-sanitize lint clean
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -53,7 +53,8 @@ REPORT_SRC := native/xenballoon-report.c $(NATIVE_LIB_SRC)
 EATMEM_SRC := native/eatmem.c native/common.c
 NATIVE_STATIC_LIBS := -Wl,--start-group -lxenstore -lxentoolcore -Wl,--end-group -lpthread
 
-build-native: build/bin/xenballoon-report build/bin/eatmem
+# Static builds come along (cheap), so tests can check they run with no libraries at all.
+build-native: build/bin/xenballoon-report build/bin/eatmem build-native-static
 
 build/bin/xenballoon-report: $(REPORT_SRC) $(NATIVE_HDR)
 	@mkdir -p $(@D)
@@ -85,7 +86,9 @@ build/sanitize/eatmem: $(EATMEM_SRC) $(NATIVE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(SANITIZE_FLAGS) -o $@ $(EATMEM_SRC) -lxenstore
 
-test-native-sanitize: build/sanitize/xenballoon-report build/sanitize/eatmem
+build-native-sanitize: build/sanitize/xenballoon-report build/sanitize/eatmem
+
+test-native-sanitize: build-native-sanitize
 	@set -e; for d in test/fixtures/proc/*/; do \
 	  echo "sanitize: xenballoon-report --once --print --proc $$d"; \
 	  build/sanitize/xenballoon-report --once --print --proc "$$d" --sys "$$d/sys" >/dev/null; \
@@ -93,7 +96,8 @@ test-native-sanitize: build/sanitize/xenballoon-report build/sanitize/eatmem
 	build/sanitize/eatmem --max 8M --sleep-max 0 --rounds 3 --seed 1 >/dev/null
 	@echo "sanitize: clean"
 
-test: build
+# The sanitizer builds are for test/native/sanitize.test.ts (mutated /proc input under ASan/UBSan).
+test: build build-native-sanitize
 	npx vitest run
 
 lint: $(NPM_STAMP)
