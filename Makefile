@@ -4,12 +4,13 @@ SHELL := /bin/bash
 
 # Debian packages the build and the tests need: libxenstore/libxenctrl and their headers (FFI and
 # the C guest tools), the real xenstore-* CLI tools and Xen's own test-xenstore (conformance and
-# interop tests against our xenstore server).
-APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make
+# interop tests against our xenstore server); libc6-dev for the C guest tools (headers, and libc.a
+# for their static build: apt does not pull it in with --no-install-recommends).
+APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make libc6-dev
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static test test-native-sanitize lint clean bench-xenstore install
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench-xenstore
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -54,7 +55,8 @@ REPORT_SRC := native/xenballoon-report.c $(NATIVE_LIB_SRC)
 EATMEM_SRC := native/eatmem.c native/common.c
 NATIVE_STATIC_LIBS := -Wl,--start-group -lxenstore -lxentoolcore -Wl,--end-group -lpthread
 
-build-native: build/bin/xenballoon-report build/bin/eatmem
+# Static builds come along (cheap), so tests can check they run with no libraries at all.
+build-native: build/bin/xenballoon-report build/bin/eatmem build-native-static
 
 build/bin/xenballoon-report: $(REPORT_SRC) $(NATIVE_HDR)
 	@mkdir -p $(@D)
@@ -86,7 +88,9 @@ build/sanitize/eatmem: $(EATMEM_SRC) $(NATIVE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(SANITIZE_FLAGS) -o $@ $(EATMEM_SRC) -lxenstore
 
-test-native-sanitize: build/sanitize/xenballoon-report build/sanitize/eatmem
+build-native-sanitize: build/sanitize/xenballoon-report build/sanitize/eatmem
+
+test-native-sanitize: build-native-sanitize
 	@set -e; for d in test/fixtures/proc/*/; do \
 	  echo "sanitize: xenballoon-report --once --print --proc $$d"; \
 	  build/sanitize/xenballoon-report --once --print --proc "$$d" --sys "$$d/sys" >/dev/null; \
@@ -94,7 +98,8 @@ test-native-sanitize: build/sanitize/xenballoon-report build/sanitize/eatmem
 	build/sanitize/eatmem --max 8M --sleep-max 0 --rounds 3 --seed 1 >/dev/null
 	@echo "sanitize: clean"
 
-test: build
+# The sanitizer builds are for test/native/sanitize.test.ts (mutated /proc input under ASan/UBSan).
+test: build build-native-sanitize
 	npx vitest run
 
 # A benchmark, not a test: prints numbers (see docs/benchmarks.md), asserts nothing.
@@ -117,6 +122,8 @@ SBINDIR ?= /usr/local/sbin
 BINDIR ?= /usr/local/bin
 UNITDIR ?= /etc/systemd/system
 
+# (its own .PHONY line, so that branches adding targets do not conflict on one long line)
+.PHONY: install
 install: build
 	install -d $(DESTDIR)$(PREFIX) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)/etc/xenballoond/policy.d $(DESTDIR)/etc/default

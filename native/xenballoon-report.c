@@ -522,6 +522,10 @@ int main(int argc, char **argv)
 			else
 				why = significant_change(&last, &cur, &o);
 			bool due = why != NULL && (!have_last || now - last_publish_ms >= MIN_PUBLISH_GAP_MS);
+			if (verbose && why == NULL)
+				logmsg("sample: no significant change");
+			else if (verbose && !due)
+				logmsg("sample: %s changed, held back by the rate cap", why);
 			/* While xenstore is unreachable, conn_get is NULL until the backoff has passed. */
 			if (due && !o.print && conn_get(&conn, now) == NULL) {
 				due = false;
