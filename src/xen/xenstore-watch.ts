@@ -16,11 +16,21 @@ export interface WatchEvent {
   overflow?: true;
 }
 
+/**
+ * Events that arrive before the watch has a consumer (xenstored fires the registration event
+ * before watch() resolves) are held and handed to the first consumer: the first 'event'
+ * listener (on the next microtask) or the iterator.
+ */
 export class Watch extends EventEmitter implements AsyncIterable<WatchEvent> {
-  private readonly queue: WatchEvent[] = [];
-  private overflowed = false;
+  /** Events held until the first consumer appears (and while listeners are being caught up). */
+  private held: WatchEvent[] = [];
+  private heldOverflow = false;
+  private iterQueue: WatchEvent[] = [];
+  private iterOverflow = false;
   private waiter: ((r: IteratorResult<WatchEvent>) => void) | undefined;
   private iterating = false;
+  private listening = false;
+  private flushing = false;
   private ended = false;
   private endError: Error | undefined;
 
@@ -32,6 +42,13 @@ export class Watch extends EventEmitter implements AsyncIterable<WatchEvent> {
     private readonly queueLimit: number,
   ) {
     super();
+    this.on('newListener', (name: string) => {
+      if (name !== 'event' || this.listening) return;
+      this.listening = true;
+      if (this.held.length === 0 && !this.heldOverflow) return;
+      this.flushing = true;
+      queueMicrotask(() => this.flushToListeners());
+    });
   }
 
   get active(): boolean {
@@ -47,18 +64,41 @@ export class Watch extends EventEmitter implements AsyncIterable<WatchEvent> {
   /** @internal delivers one event (in xenstored's order). */
   deliver(ev: WatchEvent): void {
     if (this.ended) return;
-    this.emit('event', ev);
-    // Buffer for the iterator, unless the events only go to listeners.
-    if (!this.iterating && this.listenerCount('event') > 0) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w({ value: ev, done: false });
-    } else if (this.queue.length < this.queueLimit) {
-      this.queue.push(ev);
-    } else {
-      this.overflowed = true;
+    if (this.listening) {
+      if (this.flushing) this.held = this.bounded(this.held, ev, () => (this.heldOverflow = true));
+      else this.emit('event', ev);
     }
+    if (this.iterating) {
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w({ value: ev, done: false });
+      } else {
+        this.iterQueue = this.bounded(this.iterQueue, ev, () => (this.iterOverflow = true));
+      }
+    }
+    if (!this.listening && !this.iterating) {
+      this.held = this.bounded(this.held, ev, () => (this.heldOverflow = true));
+    }
+  }
+
+  private bounded(q: WatchEvent[], ev: WatchEvent, overflow: () => void): WatchEvent[] {
+    if (q.length < this.queueLimit) q.push(ev);
+    else overflow();
+    return q;
+  }
+
+  private overflowEvent(): WatchEvent {
+    return { path: this.path, token: this.token, overflow: true };
+  }
+
+  private flushToListeners(): void {
+    while (this.held.length > 0) this.emit('event', this.held.shift() as WatchEvent);
+    if (this.heldOverflow) {
+      this.heldOverflow = false;
+      this.emit('event', this.overflowEvent());
+    }
+    this.flushing = false;
   }
 
   /** @internal the watch is gone (unwatched, or the XenStore closed). */
@@ -67,7 +107,7 @@ export class Watch extends EventEmitter implements AsyncIterable<WatchEvent> {
     this.ended = true;
     this.endError = err;
     this.emit('end', err);
-    if (this.waiter && (this.queue.length === 0 && !this.overflowed)) {
+    if (this.waiter && this.iterQueue.length === 0 && !this.iterOverflow) {
       const w = this.waiter;
       this.waiter = undefined;
       w({ value: undefined, done: true });
@@ -75,11 +115,11 @@ export class Watch extends EventEmitter implements AsyncIterable<WatchEvent> {
   }
 
   private next(): Promise<IteratorResult<WatchEvent>> {
-    const ev = this.queue.shift();
+    const ev = this.iterQueue.shift();
     if (ev) return Promise.resolve({ value: ev, done: false });
-    if (this.overflowed) {
-      this.overflowed = false;
-      return Promise.resolve({ value: { path: this.path, token: this.token, overflow: true }, done: false });
+    if (this.iterOverflow) {
+      this.iterOverflow = false;
+      return Promise.resolve({ value: this.overflowEvent(), done: false });
     }
     if (this.ended) {
       if (this.endError) {
@@ -94,10 +134,19 @@ export class Watch extends EventEmitter implements AsyncIterable<WatchEvent> {
     });
   }
 
-  /** One iterator per watch; leaving the loop (break/return/throw) unwatches. */
+  /**
+   * One iterator per watch; it starts with the events held so far unless listeners took them.
+   * Leaving the loop (break/return/throw) unwatches.
+   */
   [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
     if (this.iterating) throw new Error('a xenstore Watch can be iterated only once');
     this.iterating = true;
+    if (!this.listening) {
+      this.iterQueue = this.held;
+      this.iterOverflow = this.heldOverflow;
+      this.held = [];
+      this.heldOverflow = false;
+    }
     return {
       next: () => this.next(),
       return: async () => {
