@@ -6,6 +6,7 @@
  * driver does (retry delay doubling up to 32 s, reset on progress). It only ever takes memory the
  * guest can free (linux-guest.ts balloonTake), so it never OOMs the guest.
  */
+import { PAGE_KIB } from '../units.js';
 import type { LinuxGuest } from './linux-guest.js';
 
 export interface BalloonConfig {
@@ -40,6 +41,8 @@ export class BalloonDriver {
   private ageMs = 0;
   private waitMs = 0;
   private retryMs = MIN_RETRY_MS;
+  /** Rate budget left over from rounding to whole pages, so the long-run rate is exact. */
+  private credit = 0;
 
   constructor(
     public config: BalloonConfig,
@@ -76,25 +79,26 @@ export class BalloonDriver {
     if (!this.guest.isBooted) return;
     if (this.waitMs > 0) {
       this.waitMs -= dtMs;
-      return;
+      if (this.waitMs > 0) return;
     }
     if (this.isStuck()) return;
     const cur = this.guest.totKib;
     const goal = this.effectiveTarget();
     if (Math.abs(goal - cur) < SLACK_KIB) return;
-    let want: number;
+    const rate = goal < cur ? this.config.downRateKibPerMs : this.config.upRateKibPerMs;
+    const budget = this.credit + rate * dtMs;
+    const want = Math.min(budget, Math.abs(goal - cur));
     let moved: number;
     if (goal < cur) {
-      want = Math.min(this.config.downRateKibPerMs * dtMs, cur - goal);
       const got = this.guest.balloonTake(want, dtMs);
       const released = got > 0 ? this.host.release(got) : 0;
       if (released < got) this.guest.balloonGive(got - released);
       moved = released;
     } else {
-      want = Math.min(this.config.upRateKibPerMs * dtMs, goal - cur);
       moved = this.host.populate(want);
       if (moved > 0) this.guest.balloonGive(moved);
     }
+    this.credit = want === budget && budget - moved < PAGE_KIB ? budget - moved : 0;
     if (moved > 0) {
       this.retryMs = MIN_RETRY_MS;
     } else if (want >= SLACK_KIB) {

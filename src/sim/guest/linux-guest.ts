@@ -378,15 +378,19 @@ export class LinuxGuest {
       this.workSwap -= this.workSwap * f;
       return;
     }
-    const grow = targetKib - current;
-    if (grow <= 0) return;
-    const r = this.makeRoom(grow);
-    this.ioDebtMs += r.swappedOut / this.os.swapRateKibPerMs;
-    if (!r.ok) {
-      this.oomKill();
-      return;
+    let grow = targetKib - current;
+    // Pages arrive one after another: use free memory first, then reclaim for the rest, which
+    // may push out pages this very allocation touched a moment ago (as LRU would).
+    for (let round = 0; grow > 0 && round < 8; round++) {
+      const take = Math.min(grow, Math.max(0, this.free - this.minWm));
+      this.workRes += take;
+      grow -= take;
+      if (grow <= 0) break;
+      const r = this.reclaim(grow, Infinity, true);
+      this.ioDebtMs += r.swappedOut / this.os.swapRateKibPerMs;
+      if (r.freed <= 0) break;
     }
-    this.workRes += grow;
+    if (grow > 1e-6) this.oomKill();
   }
 
   /** The OOM killer: the workload is the biggest process; it dies and its memory is freed. */
