@@ -269,7 +269,7 @@ describe('report publisher', () => {
     const seqs: number[] = [];
     const at: number[] = [];
     for (let t = 0; t <= 5000; t += 100) {
-      if (t === 2500) w.set({ anonKib: 3 * MiB, committedKib: 3 * MiB });
+      if (t === 2500) w.set({ anonKib: 15 * MiB, committedKib: 15 * MiB });
       if (t === 3500) w.set({ anonKib: 100 * MiB, committedKib: 100 * MiB });
       g.tick(100);
       const r = p.poll(t, (seq) => g.report(seq));
@@ -278,8 +278,22 @@ describe('report publisher', () => {
         seqs.push(r.seq ?? -1);
       }
     }
-    // 3 MiB is below the 4 MiB threshold; 100 MiB is news at the next poll.
+    // 15 MiB is below the 16 MiB threshold; 100 MiB is news at the next poll.
     expect(at).toEqual([0, 4000]);
     expect(seqs).toEqual([1, 2]);
+  });
+  it('publishes every poll while the guest stalls or pages, and only on heartbeat when quiet', () => {
+    const count = (w: Steady) => {
+      const g = new LinuxGuest(os(), w, 512 * MiB);
+      const p = new ReportPublisher(DEFAULT_REPORTER);
+      let n = 0;
+      for (let t = 0; t < 60_000; t += 100) {
+        g.tick(100);
+        if (t >= 30_000 && p.poll(t, (seq) => g.report(seq))) n++;
+      }
+      return n;
+    };
+    expect(count(new Steady({ anonKib: 600 * MiB, committedKib: 600 * MiB, hotFraction: 1, touchRateKibPerMs: 100, fileWsKib: 0 }))).toBe(30);
+    expect(count(new Steady({ anonKib: 100 * MiB, committedKib: 100 * MiB, hotFraction: 1, touchRateKibPerMs: 100, fileWsKib: 0 }))).toBe(3);
   });
 });

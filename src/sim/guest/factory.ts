@@ -133,7 +133,8 @@ export function reporterConfig(t: Pick<GuestTemplate, 'reporter'>): ReporterConf
     pollMs: r.poll,
     heartbeatMs: r.heartbeat,
     minIntervalMs: r.min_interval,
-    thresholdKib: r.threshold,
-    pressurePoints: r.pressure_points,
+    thresholdKib: r.threshold_mem,
+    thresholdEvents: r.threshold_events,
+    thresholdStallUs: r.threshold_stall * 1000,
   };
 }

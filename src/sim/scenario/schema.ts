@@ -128,8 +128,10 @@ const reporter = z.strictObject({
   poll: duration.default(1000),
   heartbeat: duration.default(10_000),
   min_interval: duration.default(250),
-  threshold: size.default(4096),
-  pressure_points: z.number().min(0).default(1),
+  /** xenballoon-report's --threshold-mem, --threshold-events, --threshold-stall-ms. */
+  threshold_mem: size.default(16 * 1024),
+  threshold_events: z.number().int().min(0).default(1024),
+  threshold_stall: duration.default(10),
 });
 
 /** Keys a guest template may set; `guest_defaults` uses the same shape, all optional. */
