@@ -12,6 +12,7 @@ interface CommandModule {
 }
 
 const commands: Record<string, () => Promise<CommandModule>> = {
+  simulate: () => import('./commands/simulate.js'),
 };
 
 function usage(): string {
