@@ -13,6 +13,7 @@ interface CommandModule {
 
 const commands: Record<string, () => Promise<CommandModule>> = {
   simulate: () => import('./commands/simulate.js'),
+  xenstored: () => import('./commands/xenstored.js'),
 };
 
 function usage(): string {
