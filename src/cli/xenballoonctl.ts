@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   release: () => import('./commands/release.js'),
   launch: () => import('./commands/launch.js'),
   reload: () => import('./commands/reload.js'),
+  simulate: () => import('./commands/simulate.js'),
   xenstored: () => import('./commands/xenstored.js'),
 };
 
