@@ -206,7 +206,9 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     const t = full ? g.goal : Math.min(g.goal, pageFloor(Math.max(old, w.currentKib) + grant));
     if (!full) p.limiter = 'free-memory';
     if (t - old < s.hysteresis && t < g.goal && old >= w.minKib) return;
-    if (t <= old) return;
+    // Never write a target below the floor: a domain under it waits until the whole way to
+    // the floor is free (the allocation is shrinking others for it).
+    if (t <= old || t < w.minKib) return;
     p.newTarget = t;
     w.next.lastUpMs = nowMs;
   });

@@ -12,7 +12,7 @@
  * Unlike squeezed's harness, violations are collected and the tests assert there are none.
  */
 import { initialState, step, type CoreState, type StepResult } from '../../src/core/index.js';
-import type { Action, Observation, ReservationObservation } from '../../src/core/types.js';
+import type { Action, DomainObservation, Observation, ReservationObservation } from '../../src/core/types.js';
 import type { Policy } from '../../src/policy/index.js';
 import { MiB, report } from './fixtures.js';
 
@@ -99,7 +99,7 @@ export class Harness {
   }
 
   observation(): Observation {
-    const domains = [
+    const domains: DomainObservation[] = [
       {
         domid: 0, name: 'Domain-0', currentKib: this.dom0Kib, maxmemKib: this.dom0Kib + 1024, staticMaxKib: null,
         targetKib: this.dom0Kib, videoramKib: 0, dying: false, shutdown: false, hvm: false, report: null, reportAtMs: null,
@@ -117,8 +117,8 @@ export class Harness {
         dying: false,
         shutdown: false,
         hvm: false,
-        report: g.lastReport as never,
-        reportAtMs: g.reportAtMs as never,
+        report: g.lastReport,
+        reportAtMs: g.reportAtMs,
       });
     }
     return {
