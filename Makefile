@@ -4,8 +4,9 @@ SHELL := /bin/bash
 
 # Debian packages the build and the tests need: libxenstore/libxenctrl and their headers (FFI and
 # the C guest tools), the real xenstore-* CLI tools and Xen's own test-xenstore (conformance and
-# interop tests against our xenstore server).
-APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make
+# interop tests against our xenstore server); libc6-dev for the C guest tools (headers, and libc.a
+# for their static build: apt does not pull it in with --no-install-recommends).
+APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make libc6-dev
 
 NPM_STAMP := node_modules/.xenballoond-installed
 

@@ -210,8 +210,19 @@ export function formatV1(r: V1Record): string {
     if (!schema.safeParse(v).success) throw new RangeError(`formatV1: ${field}=${String(v)} is not a valid ${key}`);
     out += `${key}=${v}\n`;
   }
-  const back = parseV1Record(out);
-  if (!back.ok) throw new RangeError(`formatV1: ${back.detail}`);
+  const psi = [r.psiSomeAvg10Bp, r.psiFullAvg10Bp, r.psiSomeTotalUs, r.psiFullTotalUs].filter((x) => x !== null).length;
+  if (psi !== 0 && psi !== 4) throw new RangeError('formatV1: PSI fields must be all present or all absent');
+  const problem = consistencyProblem({
+    totalKib: r.memTotalKib,
+    freeKib: r.memFreeKib,
+    availableKib: r.memAvailableKib,
+    buffersKib: r.buffersKib,
+    cachedKib: r.cachedKib,
+    shmemKib: r.shmemKib,
+    swapTotalKib: r.swapTotalKib,
+    swapFreeKib: r.swapFreeKib,
+  });
+  if (problem !== null) throw new RangeError(`formatV1: ${problem}`);
   return out;
 }
 

@@ -5,14 +5,14 @@
  * unless provisioning gave it the node; the publisher survives xenstored going away.
  */
 import { join } from 'node:path';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseDomainReport, REPORT_PATHS } from '../../src/report/domain.js';
 import { provisionGuestNodes } from '../../src/report/provision.js';
 import { bootServer, XenstoredServer } from '../../src/sim/xenstored/index.js';
 import type { XenstoreSession } from '../../src/sim/xenstored/session.js';
 import type { XenstoreNodeOps } from '../../src/xen/xenstore-types.js';
-import { Child, eatmemBin, procFixtures, reportBin, tempDir } from '../helpers/native.js';
+import { Child, copyFixture, eatmemBin, procFixtures, reportBin, tempDir } from '../helpers/native.js';
 import { startInProcessXenstored } from '../helpers/xenstored.js';
 
 const LAB = join(procFixtures, 'constructed-6.1-debian12-pv-lab');
@@ -107,6 +107,20 @@ describe('xenballoon-report as a guest on our xenstored', () => {
     // Another guest cannot overwrite it.
     const peek = await run(reportBin, ['--once', '--proc', LAB, '--key', '/local/domain/1/memory/meminfo'], guestEnv(2));
     expect(peek.code).toBe(1);
+  });
+
+  it('--self takes maxmem from memory/static-max, which the guest may read', async () => {
+    const { dom0, guestEnv } = await server();
+    dom0.write('/local/domain/1/memory/static-max', String(256 * 1024));
+    const t = tempDir('self-xs');
+    cleanups.push(t.cleanup);
+    const dir = copyFixture('constructed-6.1-debian12-pv-lab', t.dir);
+    const r = await run(reportBin, ['--self', '--once', '--verbose', '--proc', dir, '--sys', join(dir, 'sys')], guestEnv(1));
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/maxmem 262144 KiB \(from memory\/static-max\), floor 106496 KiB/);
+    // 131072 - (131072 - 106496) / 10, as with --self-maxmem 256M
+    expect(readFileSync(join(dir, 'sys/devices/system/xen_memory/xen_memory0/target_kb'), 'utf8')).toBe('128615\n');
+    expect(parseDomainReport({ v1: dom0.read(REPORT) })).toMatchObject({ ok: true });
   });
 
   it('keeps publishing across a xenstored restart, started before xenstored existed', async () => {
