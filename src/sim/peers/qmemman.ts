@@ -48,7 +48,7 @@
 import type { Action, DomainObservation, Observation } from '../../core/types.js';
 import type { GuestReport } from '../../report/types.js';
 import type { Controller, LaunchRequest, LaunchStatus } from '../controller.js';
-import { GuestBook, mib } from './common.js';
+import { mib } from './common.js';
 
 export const QMEMMAN = {
   balloonDelayMs: 100,
@@ -86,6 +86,8 @@ export interface QDomain {
   writerPrevUsedKib: number;
   /** Published but not yet read by qmemman (it reads the key once it holds the lock). */
   pendingUsedKib: number | null;
+  /** When the report the writer last looked at arrived (its /proc does not change in between). */
+  writerSeenReportAtMs: number | null;
 }
 
 export function prefMem(d: QDomain): number {
@@ -285,7 +287,6 @@ export class QmemmanPeer implements Controller {
   readonly name = 'qmemman' as const;
   readonly intervalMs = QMEMMAN.balloonDelayMs;
   private readonly vcpus: number;
-  private readonly book = new GuestBook();
   private readonly doms = new Map<number, QDomain>();
   private readonly requests = new Map<string, Request>();
   private readonly queue: string[] = [];
@@ -296,6 +297,8 @@ export class QmemmanPeer implements Controller {
   private balanceWanted = false;
   private allPhysKib = 0;
   private freeKibNow = 0;
+  /** sum(max(0, last target - current)), kept up to date by refreshMemActual and memSet. */
+  private assignedButUnusedKib = 0;
 
   constructor(opts: QmemmanOptions = {}) {
     this.vcpus = opts.vcpus ?? 2;
@@ -358,10 +361,9 @@ export class QmemmanPeer implements Controller {
   }
 
   /** The client disconnects: the lock is released and the domain list refreshed. */
-  launched(id: string, domid: number | null, _nowMs: number): void {
+  launched(id: string, _domid: number | null, _nowMs: number): void {
     const r = this.requests.get(id);
     if (r === undefined) return;
-    if (domid !== null) this.book.record(domid, r.req);
     this.requests.delete(id);
     const q = this.queue.indexOf(id);
     if (q >= 0) this.queue.splice(q, 1);
@@ -384,9 +386,7 @@ export class QmemmanPeer implements Controller {
   /** Xen free as qmemman counts it (get_free_xen_memory). */
   freeXenKib(): number {
     const xenFree = Math.trunc(this.freeKibNow * QMEMMAN.memOverheadFactor);
-    let assignedButUnused = 0;
-    for (const d of this.doms.values()) assignedButUnused += Math.max(0, d.lastTargetKib - d.memoryCurrentKib);
-    return xenFree - assignedButUnused;
+    return xenFree - this.assignedButUnusedKib;
   }
 
   private syncDomainList(live: DomainObservation[]): boolean {
@@ -398,6 +398,7 @@ export class QmemmanPeer implements Controller {
         changed = true;
       }
     }
+    if (!changed && live.length === this.doms.size) return false;
     for (const d of live) {
       if (this.doms.has(d.domid)) continue;
       changed = true;
@@ -412,9 +413,9 @@ export class QmemmanPeer implements Controller {
         slowMemsetReact: false,
         writerPrevUsedKib: 0,
         pendingUsedKib: null,
+        writerSeenReportAtMs: null,
       });
     }
-    this.book.retain(ids);
     return changed;
   }
 
@@ -422,6 +423,8 @@ export class QmemmanPeer implements Controller {
     for (const o of live) {
       const d = this.doms.get(o.domid);
       if (d === undefined || o.report === null) continue;
+      if (o.reportAtMs !== null && o.reportAtMs === d.writerSeenReportAtMs) continue;
+      d.writerSeenReportAtMs = o.reportAtMs;
       const u = usedFromReport(o.report);
       if (u === null || !writerPublishes(u.usedKib, d.writerPrevUsedKib, u.totalKib)) continue;
       d.writerPrevUsedKib = u.usedKib;
@@ -449,6 +452,8 @@ export class QmemmanPeer implements Controller {
       d.memoryActualKib = Math.max(o.currentKib, d.lastTargetKib);
       d.memoryMaximumKib = o.staticMaxKib ?? this.allPhysKib;
     }
+    this.assignedButUnusedKib = 0;
+    for (const d of this.doms.values()) this.assignedButUnusedKib += Math.max(0, d.lastTargetKib - d.memoryCurrentKib);
   }
 
   private memSet(domid: number, kib: number, actions: Action[]): void {
@@ -456,6 +461,8 @@ export class QmemmanPeer implements Controller {
     if (d === undefined) return;
     // Xen would refuse a negative size; qmemman can compute one when free memory is very short.
     const target = Math.max(0, Math.trunc(kib));
+    this.assignedButUnusedKib +=
+      Math.max(0, target - d.memoryCurrentKib) - Math.max(0, d.lastTargetKib - d.memoryCurrentKib);
     d.lastTargetKib = target;
     actions.push({ kind: 'setMaxmem', domid, kib: target + QMEMMAN.maxmemConstantKib });
     actions.push({ kind: 'setTarget', domid, kib: Math.max(0, target - QMEMMAN.guestTargetOffsetKib) });

@@ -176,14 +176,17 @@ function oneIteration(
   const active = host.domains.filter((d) => d.canBalloon && sq.stuckness.isActive(d.domid));
   const activeIds = new Set(active.map((d) => d.domid));
   const nonActive = host.domains.filter((d) => !activeIds.has(d.domid)).map((d) => d.domid);
-  const declaredInactive = nonActive.filter((id) => !sq.nonActive.includes(id));
-  const declaredActive = sq.nonActive.filter((id) => !nonActive.includes(id));
+  const wasNonActive = new Set(sq.nonActive);
+  const isNonActive = new Set(nonActive);
+  const declaredInactive = nonActive.filter((id) => !wasNonActive.has(id));
+  const declaredActive = sq.nonActive.filter((id) => !isNonActive.has(id));
   sq.nonActive = nonActive;
 
   const targets = proportionalTargets(active, host.freeKib, hostTargetKib);
   const proposals = active.map((d) => ({ d, targetKib: targets.get(d.domid) ?? d.targetKib }));
   const freeing = proposals.filter((p) => !hasHitTarget(p.d, p.targetKib) && p.targetKib < p.d.actualKib);
-  const allocating = proposals.filter((p) => !freeing.includes(p));
+  const freeingSet = new Set(freeing);
+  const allocating = proposals.filter((p) => !freeingSet.has(p));
   const phase = freeing.length === 0 ? allocating : freeing;
 
   const allTargetsReached = active.every((d) => hasHitTarget(d));
@@ -194,7 +197,7 @@ function oneIteration(
   } else if (success(host.freeKib)) {
     result = { kind: 'success' };
   } else {
-    const stuck = host.domains.filter((d) => nonActive.includes(d.domid) && d.canBalloon).map((d) => d.domid);
+    const stuck = host.domains.filter((d) => isNonActive.has(d.domid) && d.canBalloon).map((d) => d.domid);
     result = { kind: 'failed', stuckDomids: stuck };
   }
   return { declaredInactive, declaredActive, result };
@@ -368,9 +371,10 @@ export class SqueezedPeer implements Controller {
     const newTargets = new Map<number, number>();
     if (it.result.kind === 'adjust') for (const t of it.result.targets) newTargets.set(t.domid, t.targetKib);
     // squeezed sets every domain's maxmem (through execute_action, which also writes the target).
+    const declaredInactive = new Set(it.declaredInactive);
     for (const d of host.domains) {
       let value: number;
-      if (it.declaredInactive.includes(d.domid)) {
+      if (declaredInactive.has(d.domid)) {
         const ideal = Math.min(d.targetKib, d.actualKib);
         value = Math.min(d.dynamicMaxKib, Math.max(d.dynamicMinKib, ideal));
       } else {

@@ -25,6 +25,7 @@ function qd(domid: number, usedKib: number | null, maxKib: number): QDomain {
     slowMemsetReact: false,
     writerPrevUsedKib: 0,
     pendingUsedKib: null,
+    writerSeenReportAtMs: null,
   };
 }
 
