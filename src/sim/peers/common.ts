@@ -30,6 +30,10 @@ export function usableFreeKib(obs: Observation): number {
   return obs.host.freeKib - obs.host.outstandingKib;
 }
 
+export function domainNames(obs: Observation): Set<string> {
+  return new Set(obs.domains.map((d) => d.name));
+}
+
 /** A guest's configuration as its owner wrote it: xl's memory= and maxmem=, in KiB. */
 export interface GuestConfig {
   memoryKib: number;
@@ -119,7 +123,7 @@ export class FreeMemoryLauncher {
     if (l.state === 'failed') return { state: 'fail', reason: l.reason };
     if (this.headOfQueue() !== id) return { state: 'wait' };
     const needKib = l.req.memoryKib + this.opts.buildOverheadKib;
-    const availKib = usableFreeKib(obs) - this.heldKib();
+    const availKib = usableFreeKib(obs) - this.heldKib(obs);
     if (availKib >= needKib) {
       l.state = 'held';
       return { state: 'go' };
@@ -139,9 +143,16 @@ export class FreeMemoryLauncher {
     return l?.req ?? null;
   }
 
-  heldKib(): number {
+  /**
+   * Memory promised to launches told "go" whose domain does not exist yet. Once it exists (its
+   * name appears) its pages and Xen's claim for the rest already show in the observation.
+   */
+  heldKib(obs: Observation): number {
+    const existing = domainNames(obs);
     let sum = 0;
-    for (const l of this.launches.values()) if (l.state === 'held') sum += l.req.memoryKib + this.opts.buildOverheadKib;
+    for (const l of this.launches.values()) {
+      if (l.state === 'held' && !existing.has(l.req.name)) sum += l.req.memoryKib + this.opts.buildOverheadKib;
+    }
     return sum;
   }
 

@@ -45,7 +45,7 @@
  */
 import type { Action, DomainObservation, Observation } from '../../core/types.js';
 import type { Controller, LaunchRequest, LaunchStatus } from '../controller.js';
-import { GuestBook, mib, runningGuests, type GuestConfig } from './common.js';
+import { GuestBook, domainNames, mib, runningGuests, type GuestConfig } from './common.js';
 
 export const SQUEEZED = {
   inaccuracyKib: 4,
@@ -318,7 +318,7 @@ export class SqueezedPeer implements Controller {
     const stuck: number[] = [];
     if (this.op !== null) for (const [domid, st] of this.op.squeezer.stuckness.perDomain) if (st.stuck) stuck.push(domid);
     const uncooperative = [...this.uncooperative].filter(([, on]) => on).map(([domid]) => domid);
-    return { operation: this.op?.kind ?? null, stuck, uncooperative, heldKib: this.heldKib() };
+    return { operation: this.op?.kind ?? null, stuck, uncooperative, heldKib: this.heldKib(null) };
   }
 
   private nextOperation(): Operation | null {
@@ -415,8 +415,12 @@ export class SqueezedPeer implements Controller {
   }
 
   private makeHost(obs: Observation, live: DomainObservation[]): SqHost {
-    const domains = live.map((d) => this.sqDomain(d));
-    const freeKib = obs.host.freeKib + obs.host.scrubKib - obs.host.outstandingKib - this.heldKib();
+    // A domain still being built for a reservation has not booted (no feature-balloon yet):
+    // squeezed leaves it alone; its pages already count as used.
+    const building = new Set<string>();
+    for (const r of this.reservations.values()) if (r.state === 'held') building.add(r.req.name);
+    const domains = live.filter((d) => !building.has(d.name)).map((d) => this.sqDomain(d));
+    const freeKib = obs.host.freeKib + obs.host.scrubKib - obs.host.outstandingKib - this.heldKib(obs);
     return { domains, freeKib };
   }
 
@@ -479,9 +483,15 @@ export class SqueezedPeer implements Controller {
     actions.push({ kind: 'setMaxmem', domid: d.domid, kib });
   }
 
-  private heldKib(): number {
+  /**
+   * Reservations not yet transferred. xenopsd hands a reservation to the domain as soon as it
+   * exists; from then on squeezed counts only what the domain has not populated yet, which the
+   * simulated host shows as the domain's outstanding claim.
+   */
+  private heldKib(obs: Observation | null): number {
+    const existing = obs === null ? new Set<string>() : domainNames(obs);
     let sum = 0;
-    for (const r of this.reservations.values()) if (r.state === 'held') sum += r.kib;
+    for (const r of this.reservations.values()) if (r.state === 'held' && !existing.has(r.req.name)) sum += r.kib;
     return sum;
   }
 

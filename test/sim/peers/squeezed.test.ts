@@ -200,6 +200,22 @@ describe('squeezed peer', () => {
     expect(peer.inspect().heldKib).toBe(0);
   });
 
+  it('counts a granted reservation once: no longer after its domain exists and is being built', () => {
+    const peer = new SqueezedPeer(range);
+    const g1 = dom({ domid: 1, currentKib: 1024 * MiB, maxmemKib: 1024 * MiB, staticMaxKib: 1024 * MiB });
+    const before = observation({ totalKib: 4 * GiB, freeKib: 672 * MiB }, [g1]);
+    const id = peer.requestLaunch({ name: 'n', memoryKib: 500 * MiB, maxmemKib: 500 * MiB }, before, 0);
+    peer.step(before, 0);
+    expect(peer.launchStatus(id, before, 0).state).toBe('go');
+    // 'n' exists: 100 MiB populated, a 400 MiB claim for the rest; 172 MiB really free.
+    const n = dom({ domid: 2, name: 'n', currentKib: 100 * MiB, targetKib: 500 * MiB, maxmemKib: 500 * MiB });
+    const building = observation({ totalKib: 4 * GiB, freeKib: 572 * MiB, outstandingKib: 400 * MiB }, [g1, n]);
+    const actions = [10_000, 11_000, 12_000].flatMap((t) => peer.step(building, t));
+    // Nothing to squeeze: guest 1 keeps its memory, and the domain being built is left alone.
+    expect(actions.filter((a) => a.kind === 'setTarget')).toEqual([]);
+    expect(actions.some((a) => a.domid === 2)).toBe(false);
+  });
+
   it('waits while 4 MiB or more is being scrubbed', () => {
     const peer = new SqueezedPeer(range);
     const doms = [dom({ domid: 1, currentKib: 1024 * MiB, maxmemKib: 2048 * MiB })];

@@ -31,21 +31,37 @@ describe('static peer', () => {
 
   it('holds memory promised to a launch until it is created, then lets the next one count the domain', () => {
     const peer = new StaticPeer();
-    const req = { name: 'g', memoryKib: 512 * MiB, maxmemKib: 512 * MiB };
+    let n = 0;
+    const req = () => ({ name: `g${++n}`, memoryKib: 512 * MiB, maxmemKib: 512 * MiB });
     const before = observation({ totalKib: 2 * GiB, freeKib: 1000 * MiB }, []);
-    const first = peer.requestLaunch(req, before, 0);
+    const first = peer.requestLaunch(req(), before, 0);
     expect(peer.launchStatus(first, before, 0).state).toBe('go');
     // Not created yet: the host still shows 1000 MiB free, but 513 MiB of it is promised.
-    const second = peer.requestLaunch(req, before, 1);
+    const second = peer.requestLaunch(req(), before, 1);
     expect(peer.launchStatus(second, before, 1).state).toBe('fail');
     peer.launched(first, 1, 2);
     const after = observation({ totalKib: 2 * GiB, freeKib: 1000 * MiB - 512 * MiB }, [
       dom({ domid: 1, currentKib: 512 * MiB }),
     ]);
-    const third = peer.requestLaunch(req, after, 3);
+    const third = peer.requestLaunch(req(), after, 3);
     expect(peer.launchStatus(third, after, 3).state).toBe('fail');
     const roomy = observation({ totalKib: 2 * GiB, freeKib: 600 * MiB }, [dom({ domid: 1, currentKib: 512 * MiB })]);
-    const fourth = peer.requestLaunch(req, roomy, 4);
+    const fourth = peer.requestLaunch(req(), roomy, 4);
     expect(peer.launchStatus(fourth, roomy, 4).state).toBe('go');
+  });
+
+  it('stops holding a launch\'s memory once its domain exists, even before it is reported built', () => {
+    const peer = new StaticPeer({ launch: { patienceMs: Infinity } });
+    const a = { name: 'a', memoryKib: 512 * MiB, maxmemKib: 512 * MiB };
+    const b = { name: 'b', memoryKib: 512 * MiB, maxmemKib: 512 * MiB };
+    const empty = observation({ totalKib: 2 * GiB, freeKib: 1100 * MiB }, []);
+    expect(peer.launchStatus(peer.requestLaunch(a, empty, 0), empty, 0).state).toBe('go');
+    // a is being built: 100 MiB populated, Xen holds a claim for the other 412 MiB; 588 MiB
+    // are really free, enough for b unless a's promise were counted again.
+    const building = observation({ totalKib: 2 * GiB, freeKib: 1000 * MiB, outstandingKib: 412 * MiB }, [
+      dom({ domid: 1, name: 'a', currentKib: 100 * MiB }),
+    ]);
+    const idB = peer.requestLaunch(b, building, 1);
+    expect(peer.launchStatus(idB, building, 1).state).toBe('go');
   });
 });
