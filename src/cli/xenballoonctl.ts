@@ -20,6 +20,9 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   release: () => import('./commands/release.js'),
   launch: () => import('./commands/launch.js'),
   reload: () => import('./commands/reload.js'),
+  'sim-create': () => import('./commands/sim-create.js'),
+  'sim-destroy': () => import('./commands/sim-destroy.js'),
+  'sim-host': () => import('./commands/sim-host.js'),
   simulate: () => import('./commands/simulate.js'),
   xenstored: () => import('./commands/xenstored.js'),
 };

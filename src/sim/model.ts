@@ -130,6 +130,20 @@ export class Simulation {
     this.hooks.domainBuilt?.(d);
   }
 
+  /** Replaces a running guest's workload (its memory follows the new demand from the next tick). */
+  setWorkload(domid: number, w: Workload): boolean {
+    const d = this.domains.get(domid);
+    if (!d || !d.guest || d.dying) return false;
+    d.workload = w;
+    d.guest.setWorkload(w);
+    return true;
+  }
+
+  /** A template by name: the scenario's launch templates first, then its fleet's. */
+  template(name: string): GuestTemplate | undefined {
+    return this.scenario.guests.find((t) => t.name === name) ?? this.scenario.fleet.find((t) => t.name === name);
+  }
+
   destroyDomain(domid: number): boolean {
     const d = this.domains.get(domid);
     if (!d || domid === 0 || d.dying) return false;

@@ -38,7 +38,8 @@ const SLACK_KIB = 4;
 export class BalloonDriver {
   /** memory/target as the driver last read it (KiB). */
   target: number;
-  private ageMs = 0;
+  /** Time since the driver started (stuck windows are measured on it). */
+  ageMs = 0;
   private waitMs = 0;
   private retryMs = MIN_RETRY_MS;
   /** Rate budget left over from rounding to whole pages, so the long-run rate is exact. */

@@ -118,7 +118,7 @@ export class LinuxGuest {
 
   constructor(
     readonly os: GuestOsConfig,
-    private readonly workload: Workload,
+    private workload: Workload,
     initialTotKib: number,
   ) {
     this.tot = initialTotKib;
@@ -144,6 +144,12 @@ export class LinuxGuest {
 
   get workloadKind(): string {
     return this.workload.kind;
+  }
+
+  /** Runs another workload from now on (sim-host's set-guest); memory follows its demand. */
+  setWorkload(w: Workload): void {
+    this.workload = w;
+    if (this.booted) this.demand = w.demand();
   }
 
   private get memTotal(): number {

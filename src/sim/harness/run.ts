@@ -27,6 +27,7 @@ export interface RunOptions {
 export interface RunResult {
   scenario: string;
   seed: number;
+  /** A PolicyName in `simulate`; `external` for a sim-host run driven by a real daemon. */
   policy: string;
   admitted: number;
   oom_kills: number;
@@ -61,35 +62,21 @@ export function runScenario(scenario: Scenario, controller: Controller, opts: Ru
   const durationMs = opts.durationMs ?? scenario.duration;
   const tick = scenario.tick;
   const timeline = opts.timeline === false ? null : new Timeline();
-
-  let fleet = 0;
-  scenario.fleet.forEach((t) => {
-    for (let i = 1; i <= t.count; i++) {
-      const r = sim.createDomain(`${t.name}-${i}`, t, { prebuilt: true });
-      if (!r.ok) throw new Error(`scenario ${scenario.name}: fleet guest ${t.name}-${i} does not fit: ${r.reason}`);
-      fleet++;
-    }
-  });
-
+  const fleet = createFleet(sim);
   const launcher = new Launcher(launchQueue(scenario), controller, sim, scenario.launch.gap);
+  const metrics = new RunMetrics();
   let nextStepMs = 0;
-  let targets = 0;
-  let invalid = 0;
-  let pressureMs = 0;
-  let idleKibMs = 0;
-  let hostFreeKibMs = 0;
-  let peak = 0;
 
   const apply = (actions: Action[]) => {
     for (const a of actions) {
       if (a.kind === 'setTarget') {
-        targets++;
-        if (!sim.setTarget(a.domid, a.kib)) invalid++;
+        metrics.targetWritten();
+        if (!sim.setTarget(a.domid, a.kib)) metrics.invalidAction();
       } else if (a.kind === 'setMaxmem') {
-        if (!sim.setMaxmem(a.domid, a.kib)) invalid++;
+        if (!sim.setMaxmem(a.domid, a.kib)) metrics.invalidAction();
       } else {
         const d = sim.domains.get(a.domid);
-        if (!d) invalid++;
+        if (!d) metrics.invalidAction();
         else if (a.on) d.flags.add(a.flag);
         else d.flags.delete(a.flag);
       }
@@ -117,7 +104,55 @@ export function runScenario(scenario: Scenario, controller: Controller, opts: Ru
       nextStepMs = Math.max(nextStepMs + controller.intervalMs, now);
     }
     launcher.poll(now, observe);
+    metrics.tick(sim, dt);
+    if (timeline && now >= nextSampleMs) {
+      timeline.sample(sim);
+      nextSampleMs += scenario.sample;
+    }
+  }
 
+  const result = metrics.result(sim, {
+    scenario: scenario.name,
+    seed: opts.seed,
+    policy: controller.name,
+    fleet,
+    launches: launcher.records,
+    launchStopped: launcher.stopReason,
+  });
+  return { result, timeline, launches: launcher.records };
+}
+
+/** The scenario's fleet: guests already running at the start, created without asking anyone. */
+export function createFleet(sim: Simulation): number {
+  let fleet = 0;
+  for (const t of sim.scenario.fleet) {
+    for (let i = 1; i <= t.count; i++) {
+      const r = sim.createDomain(`${t.name}-${i}`, t, { prebuilt: true });
+      if (!r.ok) throw new Error(`scenario ${sim.scenario.name}: fleet guest ${t.name}-${i} does not fit: ${r.reason}`);
+      fleet++;
+    }
+  }
+  return fleet;
+}
+
+/** What a run measures, tick by tick; shared by `simulate` and `sim-host`. */
+export class RunMetrics {
+  private targets = 0;
+  private invalid = 0;
+  private pressureMs = 0;
+  private idleKibMs = 0;
+  private hostFreeKibMs = 0;
+  private peak = 0;
+
+  targetWritten(): void {
+    this.targets++;
+  }
+
+  invalidAction(): void {
+    this.invalid++;
+  }
+
+  tick(sim: Simulation, dt: number): void {
     let running = 0;
     let idle = 0;
     for (const d of sim.domains.values()) {
@@ -125,60 +160,57 @@ export function runScenario(scenario: Scenario, controller: Controller, opts: Ru
       if (!g || !g.isBooted) continue;
       running++;
       idle += g.snapshot().idleKib;
-      if (g.someAvg10 >= PRESSURE_AVG10_THRESHOLD) pressureMs += dt;
+      if (g.someAvg10 >= PRESSURE_AVG10_THRESHOLD) this.pressureMs += dt;
     }
-    peak = Math.max(peak, running);
-    idleKibMs += idle * dt;
-    hostFreeKibMs += sim.host.physinfo().freeKib * dt;
-    if (timeline && now >= nextSampleMs) {
-      timeline.sample(sim);
-      nextSampleMs += scenario.sample;
-    }
+    this.peak = Math.max(this.peak, running);
+    this.idleKibMs += idle * dt;
+    this.hostFreeKibMs += sim.host.physinfo().freeKib * dt;
   }
 
-  let swapIn = sim.departed.swapInKib;
-  let swapOut = sim.departed.swapOutKib;
-  let ooms = sim.departed.oomKills;
-  let stall = sim.departed.someMs;
-  let oomGuests = 0;
-  for (const d of sim.domains.values()) {
-    if (!d.guest) continue;
-    const c = d.guest.counters;
-    swapIn += c.swapInKib;
-    swapOut += c.swapOutKib;
-    ooms += c.oomKills;
-    stall += c.someMs;
-    if (c.oomKills > 0) oomGuests++;
+  result(sim: Simulation, run: { scenario: string; seed: number; policy: string; fleet: number; launches: LaunchRecord[]; launchStopped: string | null }): RunResult {
+    let swapIn = sim.departed.swapInKib;
+    let swapOut = sim.departed.swapOutKib;
+    let ooms = sim.departed.oomKills;
+    let stall = sim.departed.someMs;
+    let oomGuests = 0;
+    for (const d of sim.domains.values()) {
+      if (!d.guest) continue;
+      const c = d.guest.counters;
+      swapIn += c.swapInKib;
+      swapOut += c.swapOutKib;
+      ooms += c.oomKills;
+      stall += c.someMs;
+      if (c.oomKills > 0) oomGuests++;
+    }
+    const waits = run.launches
+      .map((r) => ((r.answeredAtMs ?? sim.nowMs) - r.requestedAtMs) / 1000)
+      .sort((a, b) => a - b);
+    const elapsed = Math.max(1, sim.nowMs);
+    return {
+      scenario: run.scenario,
+      seed: run.seed,
+      policy: run.policy,
+      admitted: run.launches.filter((r) => r.outcome === 'admitted').length,
+      oom_kills: ooms,
+      swap_in_mib: round(swapIn / 1024, 1),
+      pressure_guest_minutes: round(this.pressureMs / 60_000, 2),
+      idle_mib: round(this.idleKibMs / elapsed / 1024, 1),
+      targets_per_min: round(this.targets / (elapsed / 60_000), 2),
+      reservation_wait_p50_s: percentile(waits, 0.5),
+      reservation_wait_p99_s: percentile(waits, 0.99),
+      fleet: run.fleet,
+      refused: run.launches.filter((r) => r.outcome === 'refused').length,
+      create_failures: run.launches.filter((r) => r.outcome === 'create-failed').length,
+      oom_guests: oomGuests,
+      swap_out_mib: round(swapOut / 1024, 1),
+      stall_guest_minutes: round(stall / 60_000, 2),
+      host_free_mib: round(this.hostFreeKibMs / elapsed / 1024, 1),
+      peak_guests: this.peak,
+      invalid_actions: this.invalid,
+      launch_stopped: run.launchStopped,
+      simulated_s: sim.nowMs / 1000,
+    };
   }
-  const waits = launcher.records
-    .map((r) => ((r.answeredAtMs ?? sim.nowMs) - r.requestedAtMs) / 1000)
-    .sort((a, b) => a - b);
-  const minutes = sim.nowMs / 60_000;
-  const result: RunResult = {
-    scenario: scenario.name,
-    seed: opts.seed,
-    policy: controller.name,
-    admitted: launcher.admitted,
-    oom_kills: ooms,
-    swap_in_mib: round(swapIn / 1024, 1),
-    pressure_guest_minutes: round(pressureMs / 60_000, 2),
-    idle_mib: round(idleKibMs / sim.nowMs / 1024, 1),
-    targets_per_min: round(targets / minutes, 2),
-    reservation_wait_p50_s: percentile(waits, 0.5),
-    reservation_wait_p99_s: percentile(waits, 0.99),
-    fleet,
-    refused: launcher.records.filter((r) => r.outcome === 'refused').length,
-    create_failures: launcher.records.filter((r) => r.outcome === 'create-failed').length,
-    oom_guests: oomGuests,
-    swap_out_mib: round(swapOut / 1024, 1),
-    stall_guest_minutes: round(stall / 60_000, 2),
-    host_free_mib: round(hostFreeKibMs / sim.nowMs / 1024, 1),
-    peak_guests: peak,
-    invalid_actions: invalid,
-    launch_stopped: launcher.stopReason,
-    simulated_s: sim.nowMs / 1000,
-  };
-  return { result, timeline, launches: launcher.records };
 }
 
 /** Nearest-rank percentile of sorted values; null when there are none. */

@@ -113,7 +113,7 @@ const os = z.strictObject({
   boot: duration.default(5000),
 });
 
-const balloon = z.strictObject({
+export const balloonSchema = z.strictObject({
   rate: rate.default(1024 * 1024 / 1000),
   up_rate: rate.optional(),
   down_rate: rate.optional(),
@@ -139,7 +139,7 @@ const templateFields = {
   memory: size,
   maxmem: size,
   os: os.default(os.parse({})),
-  balloon: balloon.default(balloon.parse({})),
+  balloon: balloonSchema.default(balloonSchema.parse({})),
   reporter: reporter.default(reporter.parse({})),
   workload: workloadSchema,
 };
