@@ -27,6 +27,11 @@ function ago(ms: number | null, now: number): string {
   return s < 10 ? `${s.toFixed(1)}s ago` : `${Math.round(s)}s ago`;
 }
 
+function short(s: string | null, n: number): string | null {
+  if (s === null || s.length <= n) return s;
+  return s.slice(0, n - 1) + '…';
+}
+
 interface Column {
   head: string;
   align: 'l' | 'r';
@@ -90,7 +95,7 @@ export function reservationLines(st: Status): string[] {
   ];
   const rows = st.reservations.map((r) => [
     r.id, mib(r.kib), mib(r.remaining_kib), r.state, r.domid === null ? '-' : String(r.domid),
-    `${Math.max(0, Math.round((r.expires_at_ms - st.time_ms) / 1000))}s`, [r.label, r.reason].filter(Boolean).join(': ') || '-',
+    `${Math.max(0, Math.round((r.expires_at_ms - st.time_ms) / 1000))}s`, [short(r.label, 40), r.reason].filter(Boolean).join(': ') || '-',
   ]);
   return table(cols, rows);
 }

@@ -152,6 +152,7 @@ export class Daemon {
   private async step(reasons: readonly string[]): Promise<void> {
     const gen = ++this.gen;
     const t0 = performance.now();
+    this.logReservationEvents(this.reservations.expire(this.now()));
     try {
       await withTimeout(this.runStep(gen, reasons), this.stepTimeoutMs(), 'the control step');
       this.steps++;
@@ -179,20 +180,24 @@ export class Daemon {
     const now = this.now();
     const currents = new Map<number, { currentKib: number }>();
     for (const [domid, rec] of this.observer.domains) currents.set(domid, { currentKib: rec.info.totKib });
-    const events: ReservationEvent[] = this.reservations.beforeDecision(currents, now);
+    const events: ReservationEvent[] = this.reservations.bind(currents);
     const obs = this.observer.observation(this.reservations.observations());
     const decision = this.o.decider.decide(obs, now);
     events.push(...this.reservations.afterDecision(decision.reservations, this.observer.domains.keys(), now));
     this.lastObs = obs;
     this.lastDecision = decision;
-    for (const e of events) {
-      const level = e.kind === 'failed' || e.kind === 'expired' ? 'warn' : 'info';
-      this.log[level]({ reservation: e.id, kib: e.kib, event: e.kind }, e.detail);
-    }
+    this.logReservationEvents(events);
     if (decision.actions.length) this.log.debug({ reasons, actions: decision.actions.length }, 'applying actions');
     const res = await this.actuator.apply(decision.actions, () => gen === this.gen);
     this.updateMetrics();
     if (res.failed) throw new Error(`${res.failed} of ${decision.actions.length} actions failed (see the errors above)`);
+  }
+
+  private logReservationEvents(events: readonly ReservationEvent[]): void {
+    for (const e of events) {
+      const level = e.kind === 'failed' || e.kind === 'expired' ? 'warn' : 'info';
+      this.log[level]({ reservation: e.id, kib: e.kib, event: e.kind }, e.detail);
+    }
   }
 
   private checkWatchdog(): void {

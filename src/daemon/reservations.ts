@@ -11,6 +11,7 @@
  * then the request fails at once with the core's reason.
  */
 import type { ReservationObservation } from '../core/types.js';
+import { formatKib } from '../policy/units.js';
 import type { ReservationStatus } from './control-protocol.js';
 import type { ReservationVerdict } from './ports.js';
 
@@ -103,10 +104,33 @@ export class ReservationBook {
   }
 
   /**
-   * Before the core runs: binds held reservations to newly appeared domains and updates what
-   * they consumed; drops expired reservations.
+   * Deadlines: pending requests that waited too long fail, held reservations past their ttl and
+   * `after_domain` releases past their wait are dropped. Runs at every step attempt, also when
+   * the step itself fails (the hypervisor gone): a client never waits past its timeout.
    */
-  beforeDecision(domains: ReadonlyMap<number, { currentKib: number }>, nowMs: number): ReservationEvent[] {
+  expire(nowMs: number): ReservationEvent[] {
+    const events: ReservationEvent[] = [];
+    for (const r of this.ordered()) {
+      if (r.releaseDeadlineMs !== null && nowMs >= r.releaseDeadlineMs) {
+        this.drop(r, null);
+        events.push({ kind: 'released', id: r.id, kib: r.kib, detail: `released reservation ${r.id}: no new domain appeared in time` });
+      } else if (r.state === 'held' && nowMs >= r.deadlineMs) {
+        this.drop(r, null);
+        events.push({ kind: 'expired', id: r.id, kib: r.kib, detail: `reservation ${r.id} expired (never released)` });
+      } else if (r.state === 'pending' && nowMs >= r.deadlineMs) {
+        const why = r.reason ? `: ${r.reason}` : '';
+        this.settle(r, { ok: false, code: 'timeout', error: `could not free ${formatKib(r.kib)} in time${why}` });
+        events.push({ kind: 'failed', id: r.id, kib: r.kib, detail: `reservation ${r.id} timed out${why}` });
+      }
+    }
+    return events;
+  }
+
+  /**
+   * Before the core runs, with the domains just observed: binds held reservations to newly
+   * appeared domains, updates what they consumed, and completes `after_domain` releases.
+   */
+  bind(domains: ReadonlyMap<number, { currentKib: number }>): ReservationEvent[] {
     const events: ReservationEvent[] = [];
     const bound = new Set<number>();
     for (const r of this.items.values()) if (r.domid !== null) bound.add(r.domid);
@@ -126,20 +150,6 @@ export class ReservationBook {
       if (r.domid !== null && r.releaseWaiters.length) {
         this.drop(r, null);
         events.push({ kind: 'released', id: r.id, kib: r.kib, detail: `released reservation ${r.id} to domain ${r.domid}` });
-        continue;
-      }
-      if (r.releaseDeadlineMs !== null && nowMs >= r.releaseDeadlineMs) {
-        this.drop(r, null);
-        events.push({ kind: 'released', id: r.id, kib: r.kib, detail: `released reservation ${r.id}: no new domain appeared in time` });
-        continue;
-      }
-      if (r.state === 'held' && nowMs >= r.deadlineMs) {
-        this.drop(r, null);
-        events.push({ kind: 'expired', id: r.id, kib: r.kib, detail: `reservation ${r.id} expired (never released)` });
-      } else if (r.state === 'pending' && nowMs >= r.deadlineMs) {
-        const why = r.reason ? `: ${r.reason}` : '';
-        this.settle(r, { ok: false, code: 'timeout', error: `could not free ${r.kib} KiB in time${why}` });
-        events.push({ kind: 'failed', id: r.id, kib: r.kib, detail: `reservation ${r.id} timed out${why}` });
       }
     }
     return events;

@@ -186,4 +186,15 @@ describe('Daemon (with fake ports)', () => {
     expect(t.lines.some((l) => /lost the connection to xenstored/.test(l.msg))).toBe(true);
     expect(t.lines.some((l) => /re-established/.test(l.msg))).toBe(true);
   });
+
+  it('a waiting reservation times out on time even while every step fails', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.hv.phys.freeKib = 0; // nothing free: the request waits
+    t.hv.failAlways = new Error('hypervisor gone');
+    const r = await t.daemon.handleControl({ op: 'reserve', kib: 100_000, timeout_ms: 300 }, new AbortController().signal);
+    expect(r).toMatchObject({ ok: false, code: 'timeout' });
+    expect(t.daemon.status().reservations).toEqual([]);
+  });
 });

@@ -31,7 +31,7 @@ describe('ReservationBook', () => {
     const b = new ReservationBook();
     const r1 = b.request(1000, { timeoutMs: 100, ttlMs: 60_000, label: null, nowMs: 0 });
     b.afterDecision(v([[r1.id, { state: 'pending', reason: 'waiting for guests to balloon down' }]]), [], 50);
-    b.beforeDecision(doms([]), 100);
+    b.expire(100);
     const o = await r1.outcome;
     expect(o.ok).toBe(false);
     expect(!o.ok && o.code).toBe('timeout');
@@ -50,10 +50,10 @@ describe('ReservationBook', () => {
     b.afterDecision(v([[id, { state: 'ready', reason: null }]]), [0, 1], 0);
     await outcome;
     const released = b.release(id, { afterDomain: true, waitMs: 10_000, nowMs: 1 });
-    b.beforeDecision(doms([[0, 5000], [1, 500]]), 2);
+    b.bind(doms([[0, 5000], [1, 500]]));
     expect(b.observations()[0]?.kib).toBe(1000);
-    // Domain 7 appears mid-build holding 400 KiB: only 600 are still set aside...
-    const ev = b.beforeDecision(doms([[0, 5000], [1, 500], [7, 400]]), 3);
+    // Domain 7 appears mid-build holding 400 KiB: it binds, and the release completes.
+    const ev = b.bind(doms([[0, 5000], [1, 500], [7, 400]]));
     expect(ev.map((e) => e.kind)).toContain('bound');
     expect(await released).toEqual({ ok: true, id, domid: 7 });
   });
@@ -62,11 +62,11 @@ describe('ReservationBook', () => {
     const b = new ReservationBook();
     const { id } = b.request(1000, { timeoutMs: 5000, ttlMs: 60_000, label: null, nowMs: 0 });
     b.afterDecision(v([[id, { state: 'ready', reason: null }]]), [0], 0);
-    b.beforeDecision(doms([[0, 1], [3, 400]]), 1);
+    b.bind(doms([[0, 1], [3, 400]]));
     expect(b.observations()[0]?.kib).toBe(600);
-    b.beforeDecision(doms([[0, 1], [3, 900]]), 2);
+    b.bind(doms([[0, 1], [3, 900]]));
     expect(b.observations()[0]?.kib).toBe(100);
-    b.beforeDecision(doms([[0, 1], [3, 200]]), 3); // ballooned down later: that memory is its own now
+    b.bind(doms([[0, 1], [3, 200]])); // ballooned down later: that memory is its own now
     expect(b.observations()[0]?.kib).toBe(100);
   });
 
@@ -75,8 +75,8 @@ describe('ReservationBook', () => {
     const { id, outcome } = b.request(1000, { timeoutMs: 5000, ttlMs: 100, label: null, nowMs: 0 });
     b.afterDecision(v([[id, { state: 'ready', reason: null }]]), [], 0);
     await outcome;
-    expect(b.beforeDecision(doms([]), 99)).toEqual([]);
-    expect(b.beforeDecision(doms([]), 100).map((e) => e.kind)).toEqual(['expired']);
+    expect(b.expire(99)).toEqual([]);
+    expect(b.expire(100).map((e) => e.kind)).toEqual(['expired']);
     expect(b.size).toBe(0);
     expect((await b.release(id, { afterDomain: false, waitMs: 0, nowMs: 101 })).ok).toBe(false);
   });

@@ -18,6 +18,12 @@ export async function openHypervisor(spec: HypervisorSpec): Promise<Hypervisor> 
     const { XenctrlHypervisor } = await import('../../xen/xenctrl.js');
     return XenctrlHypervisor.open();
   }
-  // The simulator's client (src/xen/sim-hypervisor.ts) arrives with sim-host.
-  throw new UserError(`--hypervisor sim:${spec.path}: the simulated hypervisor is not available in this build yet`);
+  const { SimHypervisor } = await import('../../xen/sim-hypervisor.js');
+  try {
+    const hv = await SimHypervisor.connect(spec.path);
+    await hv.hello();
+    return hv;
+  } catch (err) {
+    throw new UserError(`cannot use the simulated hypervisor at ${spec.path}: ${(err as Error).message}`);
+  }
 }
