@@ -174,21 +174,22 @@ describe('kill -9 and restart', () => {
     // without the old one's memory of a-1's pressure, sees a much smaller need, and must still
     // shrink a-1 no faster than rate.down.
     await rig.setNeed(doms[0] as number, 150 * MiB);
+    await d1.kill9();
+    // What the dead daemon left, and every write from now on (only the new daemon writes).
     const before = new Map<number, number>();
     for (const id of doms) before.set(id, await rig.target(id));
     const recs = await Promise.all(doms.map((id) => rig.recordTargets(id)));
-    await d1.kill9();
     const d2 = await rig.startDaemon();
+    await waitFor('a-1 shrinking under the new daemon', () => recs[0]?.values.some((v) => v < (before.get(doms[0] as number) as number)));
     const start = (await d2.status()).daemon.steps;
-    await waitFor('eight steps of the new daemon', async () => (await d2.status()).daemon.steps >= start + 8);
+    await waitFor('a few more steps', async () => (await d2.status()).daemon.steps >= start + 4);
     for (const r of recs) await r.stop();
+    // Every target the new daemon wrote is at most one step's rate limit below the one before
+    // (growth is never rate-limited: a guest under pressure may get memory at once).
     doms.forEach((id, i) => {
-      const old = before.get(id) as number;
-      const first = recs[i]?.values.find((v) => v !== old);
-      if (first !== undefined) expect(Math.abs(first - old)).toBeLessThanOrEqual(MAX_SHRINK_PER_STEP_KIB);
+      const seq = [before.get(id) as number, ...(recs[i]?.values ?? [])];
+      for (let k = 1; k < seq.length; k++) expect((seq[k - 1] as number) - (seq[k] as number)).toBeLessThanOrEqual(MAX_SHRINK_PER_STEP_KIB);
     });
-    // a-1 did shrink (rate-limited), so the check above had something to check.
-    expect(recs[0]?.values.some((v) => v < (before.get(doms[0] as number) as number))).toBe(true);
     const st = await d2.status();
     for (const id of doms) expect(st.domains.find((x) => x.domid === id)?.managed).toBe(true);
   });
