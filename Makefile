@@ -139,3 +139,8 @@ install: build
 	[ -e $(DESTDIR)/etc/xenballoond/policy.yaml ] || install -m 644 config/policy.yaml $(DESTDIR)/etc/xenballoond/policy.yaml
 	[ -e $(DESTDIR)/etc/default/xenballoond ] || install -m 644 config/xenballoond.default $(DESTDIR)/etc/default/xenballoond
 	@echo "installed under $(DESTDIR)$(PREFIX); next: systemctl daemon-reload && systemctl enable --now xenballoond"
+
+# The paper's experiment on a simulated host with the real daemon, in about a minute.
+.PHONY: demo
+demo: build
+	node dist/demo/run.js

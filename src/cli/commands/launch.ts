@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   const client = await connect(controlPath(values.control));
   try {
     const { reservation } = await request(client, {
-      op: 'reserve', kib, label: positionals.join(' ').slice(0, 200),
+      op: 'reserve', kib, label: launchLabel(positionals),
       ...(timeout === undefined ? {} : { timeout_ms: timeout }),
     });
     process.stderr.write(`xenballoonctl: reserved ${values.reserve} (${reservation.id}); running ${cmd}\n`);
@@ -84,4 +84,9 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
       resolve(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1));
     });
   });
+}
+
+/** The command as a short label for status: paths shortened to their last part. */
+export function launchLabel(argv: readonly string[]): string {
+  return argv.map((a) => (a.includes('/') && !a.endsWith('/') ? a.slice(a.lastIndexOf('/') + 1) : a)).join(' ').slice(0, 200);
 }
