@@ -114,6 +114,8 @@ await runMain('xenballoond', async () => {
     },
   });
 
+  metrics.beforeScrape = () => daemon.updateMetrics();
+
   let control: ControlServer;
   try {
     control = await ControlServer.listen(controlPath, (req, signal) => daemon.handleControl(req, signal), (err) => log.error({ err }, 'control socket error'));
@@ -127,6 +129,7 @@ await runMain('xenballoond', async () => {
   let metricsServer: MetricsServer | null = null;
   if (metricsAddr) {
     try {
+      metrics.enableProcessMetrics();
       metricsServer = await serveMetrics(metrics, metricsAddr.host, metricsAddr.port);
     } catch (err) {
       await control.close();

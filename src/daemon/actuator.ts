@@ -27,6 +27,8 @@ export interface ActuatorOptions {
   conditions: ConditionLog;
   metrics: DaemonMetrics | null;
   dryRun: boolean;
+  /** Told before each target write (+1) and when it failed (-1), so its watch event is not read back. */
+  onTargetWrite?: (domid: number, delta: 1 | -1) => void;
 }
 
 class DomainGone extends Error {}
@@ -106,11 +108,18 @@ export class Actuator {
 
   /** Writes memory/target in a transaction that first checks the domain still exists. */
   private async writeTarget(rec: DomainRecord, kib: number): Promise<void> {
-    await this.o.store.transaction(async (tx) => {
-      // A domain being destroyed loses its home; writing then would re-create a stray node.
-      if ((await tx.read(domainPath(rec.domid))) === null) throw new DomainGone();
-      await tx.write(domainPath(rec.domid, DOMAIN_KEYS.target), String(kib));
-    });
+    // Announced before the commit: its watch event may arrive before the commit's reply.
+    this.o.onTargetWrite?.(rec.domid, +1);
+    try {
+      await this.o.store.transaction(async (tx) => {
+        // A domain being destroyed loses its home; writing then would re-create a stray node.
+        if ((await tx.read(domainPath(rec.domid))) === null) throw new DomainGone();
+        await tx.write(domainPath(rec.domid, DOMAIN_KEYS.target), String(kib));
+      });
+    } catch (err) {
+      this.o.onTargetWrite?.(rec.domid, -1);
+      throw err;
+    }
   }
 
   private setFlag(rec: DomainRecord, flag: string, on: boolean): boolean {

@@ -111,6 +111,7 @@ export class Daemon {
     this.actuator = new Actuator({
       store: o.store, hypervisor: o.hypervisor, domains: this.observer.domains, log: o.log,
       conditions: this.conditions, metrics: o.metrics, dryRun: o.dryRun,
+      onTargetWrite: (domid, delta) => this.observer.noteOwnTargetWrite(domid, delta),
     });
     o.store.subscribe((ev) => {
       if (ev.kind === 'disconnected') {
@@ -189,7 +190,6 @@ export class Daemon {
     this.logReservationEvents(events);
     if (decision.actions.length) this.log.debug({ reasons, actions: decision.actions.length }, 'applying actions');
     const res = await this.actuator.apply(decision.actions, () => gen === this.gen);
-    this.updateMetrics();
     if (res.failed) throw new Error(`${res.failed} of ${decision.actions.length} actions failed (see the errors above)`);
   }
 
@@ -214,7 +214,8 @@ export class Daemon {
     }
   }
 
-  private updateMetrics(): void {
+  /** Sets the gauges from the current status; called when metrics are scraped, not every step. */
+  updateMetrics(): void {
     const m = this.o.metrics;
     if (!m || !this.lastObs) return;
     const st = this.status();
@@ -301,7 +302,7 @@ export class Daemon {
     if (!rec) return null;
     const v = this.lastDecision?.domains.get(rec.domid);
     const ds = this.domainStatus(rec, v, this.now());
-    const lines = v ? [...v.lines] : ['no decision has been made for this domain yet'];
+    const lines = v ? v.lines() : ['no decision has been made for this domain yet'];
     return { domain: ds, lines, detail: v?.detail ?? null };
   }
 

@@ -3,8 +3,8 @@
  * stdout is a terminal. `ConditionLog` is how persisting conditions are reported: once when they
  * begin, once when they end, never once per step (qmemman's error-level spam, QubesOS #6328).
  */
+import { createRequire } from 'node:module';
 import pino, { type Logger, type Level } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -23,7 +23,9 @@ export function createLogger(opts: LoggerOptions): Logger {
   const base = { level: opts.level, base: { name: 'xenballoond' } };
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
   if (usePretty) {
-    // Synchronous, in-process: a transport worker thread would lose the last lines on exit.
+    // Loaded only for a terminal (a service logging JSON never pays for it). Synchronous and
+    // in-process: a transport worker thread would lose the last lines on exit.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino(base, pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' }));
   }
   if (opts.destination) return pino(base, opts.destination);

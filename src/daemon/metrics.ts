@@ -54,6 +54,8 @@ export class DaemonMetrics {
   readonly reservations: Gauge<'state'>;
   readonly reconnects: Counter;
   private labelled = new Map<number, string>();
+  /** Called before each scrape, to set the gauges from the daemon's latest view. */
+  beforeScrape: (() => void) | null = null;
 
   constructor() {
     const r = [this.registry];
@@ -93,7 +95,14 @@ export class DaemonMetrics {
     this.domainsManaged = g('xenballoond_domains', 'Domains known to the daemon');
     this.reservations = new Gauge({ name: 'xenballoond_reservations', help: 'Reservations by state', labelNames: ['state'], registers: r });
     this.reconnects = new Counter({ name: 'xenballoond_xenstore_reconnects_total', help: 'Xenstore connections re-established', registers: r });
-    collectDefaultMetrics({ register: this.registry, prefix: 'xenballoond_process_' });
+  }
+
+  /**
+   * Node's own metrics (CPU, RSS, event-loop lag), only when metrics are served: the event-loop
+   * monitor samples on a timer, which a daemon at rest should not pay for unless asked.
+   */
+  enableProcessMetrics(): void {
+    collectDefaultMetrics({ register: this.registry, prefix: 'xenballoond_process_', eventLoopMonitoringPrecision: 100 });
   }
 
   setHost(h: HostSample): void {
@@ -153,6 +162,11 @@ export async function serveMetrics(metrics: DaemonMetrics, host: string, port: n
     if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; metrics are at /metrics\n');
       return;
+    }
+    try {
+      metrics.beforeScrape?.();
+    } catch {
+      // the gauges keep their previous values; the counters are still right
     }
     metrics.registry.metrics().then(
       (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),

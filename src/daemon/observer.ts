@@ -27,6 +27,9 @@ const ALL_KEYS: readonly string[] = Object.values(DOMAIN_KEYS);
 /** Subtrees watched per domain; every key above lives under one of them (except `name`). */
 export const WATCHED_SUBTREES = ['memory', 'data/xenballoon'] as const;
 
+/** Every domain's keys are read again this often, whatever the watches said. */
+export const RESYNC_MS = 300_000;
+
 /** PSI "some" avg10 (percent) at or above which a guest's report is urgent. */
 export const URGENT_PRESSURE_PCT = 10;
 
@@ -52,6 +55,13 @@ export interface DomainRecord {
   swapInKibS: number | null;
   lastCounters: { pswpin: number | null; oomKill: number | null; atMs: number } | null;
   lastReportResult: ReportIntakeResult['kind'] | null;
+  /** When this domain's keys were last read because of a watch event (throttle). */
+  lastReadAt: number;
+  readTimer: NodeJS.Timeout | null;
+  /** Reads of this domain's keys run one after another (a newer value is never overwritten by an older one). */
+  reading: Promise<void>;
+  /** Targets we wrote whose watch event is still to come: not a change to read back. */
+  echoes: number;
 }
 
 /** A KiB value written by the toolstack: digits only, bounded. */
@@ -89,10 +99,9 @@ export interface ObserverOptions {
 export class Observer {
   readonly domains = new Map<number, DomainRecord>();
   host: PhysInfo | null = null;
-  private flushing: Promise<void> | null = null;
-  private flushTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private started = false;
+  private lastResyncAt = -Infinity;
 
   constructor(private readonly o: ObserverOptions) {}
 
@@ -105,16 +114,24 @@ export class Observer {
 
   async stop(): Promise<void> {
     this.started = false;
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
+    for (const rec of this.domains.values()) {
+      if (rec.readTimer) clearTimeout(rec.readTimer);
+      rec.readTimer = null;
+    }
     this.unsubscribe?.();
-    await this.flushing;
+    await Promise.all([...this.domains.values()].map((r) => r.reading));
+  }
+
+  /** The actuator wrote this domain's target: its watch event is our own echo, not news. */
+  noteOwnTargetWrite(domid: number, delta: 1 | -1): void {
+    const rec = this.domains.get(domid);
+    if (rec) rec.echoes = Math.max(0, rec.echoes + delta);
   }
 
   private onStoreEvent(ev: StoreEvent): void {
     if (ev.kind === 'reconnected') {
       // Events may have been missed while disconnected: read everything again.
-      for (const rec of this.domains.values()) for (const k of ALL_KEYS) rec.dirty.add(k);
+      this.markAllDirty();
       this.o.onUrgent('xenstore', 'xenstore reconnected', true);
       return;
     }
@@ -128,6 +145,10 @@ export class Observer {
     const rec = this.domains.get(Number(m[1]));
     if (!rec) return;
     const rel = m[2] ?? '';
+    if (rel === DOMAIN_KEYS.target && rec.echoes > 0) {
+      rec.echoes--;
+      return;
+    }
     let marked = false;
     for (const k of ALL_KEYS) {
       // The key itself, or a parent of it (a subtree removed or the watch just registered).
@@ -136,31 +157,46 @@ export class Observer {
         marked = true;
       }
     }
-    if (marked) this.flushSoon();
+    if (marked) this.readSoon(rec);
   }
 
-  private flushSoon(): void {
-    if (this.flushTimer || !this.started) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      void this.flushDirty().catch((err: unknown) => {
+  /** Every key of every domain will be read again at the next step (missed events, resync). */
+  markAllDirty(): void {
+    for (const rec of this.domains.values()) {
+      rec.echoes = 0;
+      for (const k of ALL_KEYS) rec.dirty.add(k);
+    }
+  }
+
+  /**
+   * Reads a domain's dirty keys soon: at once if its last read is at least `minGapMs` old (an
+   * isolated report is seen without delay), else when that gap is over — so a guest rewriting
+   * its keys 1,000 times a second costs at most one read pass per gap, and delays nobody else.
+   */
+  private readSoon(rec: DomainRecord): void {
+    if (rec.readTimer || !this.started) return;
+    const wait = Math.max(0, rec.lastReadAt + this.o.minGapMs - this.o.now());
+    rec.readTimer = setTimeout(() => {
+      rec.readTimer = null;
+      rec.lastReadAt = this.o.now();
+      this.readDomain(rec).catch((err: unknown) => {
         this.o.conditions.raise('flush', 'warn', `reading changed xenstore keys failed: ${(err as Error).message}`);
       });
-    }, this.o.minGapMs);
+    }, wait);
   }
 
-  /** Re-reads every dirty key (single flight: concurrent callers share one pass). */
-  flushDirty(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => this.flushDirty());
-    const work = async () => {
-      const recs = [...this.domains.values()].filter((r) => r.dirty.size > 0);
-      await forEachLimited(recs, 32, (r) => this.readDirty(r));
-      this.o.conditions.clear('flush', 'reading xenstore keys works again');
-    };
-    this.flushing = work().finally(() => {
-      this.flushing = null;
-    });
-    return this.flushing;
+  /** Reads one domain's dirty keys, after any read of it still in flight. */
+  private readDomain(rec: DomainRecord): Promise<void> {
+    const next = rec.reading.then(() => (rec.dirty.size ? this.readDirty(rec) : undefined));
+    rec.reading = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Re-reads every dirty key of every domain (before each step). */
+  async flushDirty(): Promise<void> {
+    const recs = [...this.domains.values()].filter((r) => r.dirty.size > 0);
+    await forEachLimited(recs, 32, (r) => this.readDomain(r));
+    this.o.conditions.clear('flush', 'reading xenstore keys works again');
   }
 
   private async readDirty(rec: DomainRecord): Promise<void> {
@@ -223,6 +259,11 @@ export class Observer {
     const [phys, list] = await Promise.all([this.o.hypervisor.physinfo(), this.o.hypervisor.domains()]);
     this.host = phys;
     const now = this.o.now();
+    // Watches are reliable, but a full re-read now and then heals anything missed (cheap).
+    if (now - this.lastResyncAt >= RESYNC_MS) {
+      if (this.lastResyncAt !== -Infinity) this.markAllDirty();
+      this.lastResyncAt = now;
+    }
     const seen = new Set<number>();
     for (const info of list) {
       seen.add(info.domid);
@@ -235,12 +276,15 @@ export class Observer {
         domid: info.domid, info, name: null, staticMaxKib: null, targetKib: null, videoramKib: 0,
         raw: { v1: null, meminfo: null, vmstat: null, uptime: null }, dirty: new Set(ALL_KEYS), watched: false,
         provisioned: info.domid === 0, firstSeenMs: now, swapInKibS: null, lastCounters: null, lastReportResult: null,
+        lastReadAt: -Infinity, readTimer: null, reading: Promise.resolve(), echoes: 0,
       });
       this.o.log.info({ domid: info.domid }, `domain ${info.domid} appeared`);
     }
     for (const [domid, rec] of this.domains) {
       if (seen.has(domid)) continue;
       this.domains.delete(domid);
+      if (rec.readTimer) clearTimeout(rec.readTimer);
+      rec.readTimer = null;
       this.o.reports.forget(domid);
       this.o.conditions.forget(`dom:${domid}:`);
       this.o.onGone?.(domid);

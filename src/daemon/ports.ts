@@ -52,8 +52,8 @@ export interface DomainVerdict {
   flags: string[];
   /** Swap-in rate the decision measured, KiB/s; null when unknown. */
   swapInKibS: number | null;
-  /** Why the target is what it is, for `explain` (one line each). */
-  lines: string[];
+  /** Why the target is what it is, for `explain` (one line each); built only when asked. */
+  lines: () => string[];
   /** The core's own explanation object, passed through to `explain --json`. */
   detail: unknown;
 }

@@ -253,7 +253,7 @@ export class FakeDecider implements Decider {
     const domains = new Map<number, DomainVerdict>();
     for (const d of obs.domains) {
       const need = d.report?.mem.committedAsKib ?? null;
-      domains.set(d.domid, { managed: d.domid !== 0, needKib: need, minKib: 0, maxKib: d.staticMaxKib, weight: 100, flags: [], swapInKibS: null, lines: ['fake'], detail: null });
+      domains.set(d.domid, { managed: d.domid !== 0, needKib: need, minKib: 0, maxKib: d.staticMaxKib, weight: 100, flags: [], swapInKibS: null, lines: () => ['fake'], detail: null });
       if (d.domid !== 0 && need !== null && need !== d.targetKib) actions.push({ kind: 'setTarget', domid: d.domid, kib: need });
     }
     const reservations = new Map<string, ReservationVerdict>();

@@ -104,7 +104,7 @@ export class CoreDecider implements Decider {
         weight: d.weight,
         flags: statusFlags(d),
         swapInKibS: d.rates?.swapInKibps ?? null,
-        lines: explainLines(d, r.explanation.host),
+        lines: () => explainLines(d, r.explanation.host),
         detail: d,
       });
     }
