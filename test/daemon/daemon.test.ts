@@ -197,4 +197,20 @@ describe('Daemon (with fake ports)', () => {
     expect(r).toMatchObject({ ok: false, code: 'timeout' });
     expect(t.daemon.status().reservations).toEqual([]);
   });
+
+  it('does not read back its own target writes, but sees a target someone else writes', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=450000');
+    await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '450000', 'target written');
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 2, 'two more steps');
+    expect(t.store.reads.filter((p) => p === '/local/domain/1/memory/target')).toHaveLength(1); // the initial read only
+    // xl mem-set (or anything else) changes it: the daemon reads it and the core sees it.
+    t.store.set('/local/domain/1/memory/target', '470000');
+    await waitFor(() => t.daemon.status().domains.find((d) => d.domid === 1)?.target_kib === 470000 ||
+      t.store.reads.filter((p) => p === '/local/domain/1/memory/target').length === 2, 'external write read');
+    expect(t.store.reads.filter((p) => p === '/local/domain/1/memory/target').length).toBeGreaterThanOrEqual(2);
+  });
 });
