@@ -10,7 +10,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make l
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -18,6 +18,7 @@ help:
 	@echo "make build   compile TypeScript to dist/ and native/ to build/bin/"
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
+	@echo "make bench   run every simulator scenario with xenballoond and its peers; tables in docs/benchmarks.md"
 
 setup: setup-apt $(NPM_STAMP)
 
@@ -100,6 +101,11 @@ test-native-sanitize: build-native-sanitize
 # The sanitizer builds are for test/native/sanitize.test.ts (mutated /proc input under ASan/UBSan).
 test: build build-native-sanitize
 	npx vitest run
+
+# A benchmark, not a test: every scenario with xenballoond and every peer (simulate --compare
+# peers), recorded in docs/benchmarks.md; prints numbers, asserts nothing.
+bench: build
+	node dist/bench/simulate-bench.js
 
 lint: $(NPM_STAMP)
 	npx tsc -p tsconfig.check.json

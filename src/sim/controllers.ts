@@ -3,6 +3,7 @@
  * policy file) and the peers it is compared with. A fresh controller per run: they keep state.
  */
 import type { Controller, PolicyName } from './controller.js';
+import { createPeer, PEER_NAMES } from './peers/index.js';
 
 export interface ControllerContext {
   /** --policy FILE for xenballoond; null means the shipped default policy. */
@@ -15,6 +16,7 @@ type Factory = (ctx: ControllerContext) => Promise<Controller>;
 export const POLICY_ORDER: readonly PolicyName[] = ['xenballoond', 'static', 'selfballoon', 'squeezed', 'qmemman', 'mom', 'proxmox'];
 
 const factories: Partial<Record<PolicyName, Factory>> = {};
+for (const name of PEER_NAMES) factories[name] = async () => createPeer(name);
 
 export function availablePolicies(): PolicyName[] {
   return POLICY_ORDER.filter((p) => factories[p] !== undefined);
