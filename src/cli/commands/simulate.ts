@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: false,
     });
   } catch (err) {
-    throw new UserError(`${(err as Error).message}; run 'xenballoonctl simulate --help'`, 2);
+    throw new UserError(`${(err as Error).message.split('\n')[0]}; run 'xenballoonctl simulate --help'`, 2);
   }
   const o = args.values;
   if (o.help) {
@@ -63,18 +63,19 @@ export async function run(argv: string[]): Promise<number> {
     seedOverride = Number(o.seed);
   }
   if (o.out !== undefined && scenarios.length > 1) throw new UserError('--out takes one scenario; give it once per run', 2);
-  const policies: PolicyName[] = o.compare === 'peers' ? [...POLICY_ORDER] : ['xenballoond'];
-  const missing = policies.filter((p) => !availablePolicies().includes(p));
-  if (missing.length > 0) throw new UserError(`this build cannot run ${missing.join(', ')}: its controller is not built in`, 1);
-
-  for (const name of scenarios) {
-    let scenario;
+  const loaded = scenarios.map((name) => {
     try {
-      scenario = loadScenario(name);
+      return loadScenario(name);
     } catch (err) {
       if (err instanceof ScenarioError) throw new UserError(err.message, 1);
       throw err;
     }
+  });
+  const policies: PolicyName[] = o.compare === 'peers' ? [...POLICY_ORDER] : ['xenballoond'];
+  const missing = policies.filter((p) => !availablePolicies().includes(p));
+  if (missing.length > 0) throw new UserError(`this build cannot run ${missing.join(', ')}: its controller is not built in`, 1);
+
+  for (const scenario of loaded) {
     const seed = seedOverride ?? scenario.seed;
     const runs: RunOutput[] = [];
     for (const policy of policies) {
