@@ -13,6 +13,8 @@ interface CommandModule {
 
 const commands: Record<string, () => Promise<CommandModule>> = {
   xenstored: () => import('./commands/xenstored.js'),
+  policy: () => import('./commands/policy.js'),
+  plan: () => import('./commands/plan.js'),
 };
 
 function usage(): string {
