@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { availablePolicies } from '../../src/sim/controllers.js';
 
 const ctl = fileURLToPath(new URL('../../dist/cli/xenballoonctl.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'xb-simulate-'));
@@ -57,7 +56,16 @@ describe('xenballoonctl simulate', () => {
     expect(r.stderr).toMatch(new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:10:13: guests\\.0\\.memory: 'lots' is not a size`));
   });
 
-  it.runIf(availablePolicies().includes('xenballoond'))('prints the JSON shape DESIGN.md fixes, identical for a seed, and writes results and charts', () => {
+  it('refuses a broken --policy with its file:line:col', () => {
+    const pol = join(dir, 'broken-policy.yaml');
+    writeFileSync(pol, 'interval: soon\n');
+    const r = run('--scenario', short, '--policy', pol);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`${pol}:1:`);
+  });
+
+  it('prints the JSON shape DESIGN.md fixes, identical for a seed, and writes results and charts', () => {
     const a = run('--scenario', short, '--compare', 'peers', '--seed', '7', '--json');
     expect(a.stderr).toBe('');
     expect(a.status).toBe(0);

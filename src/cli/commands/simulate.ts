@@ -14,6 +14,7 @@ import { availablePolicies, ControllerUnavailable, createController, POLICY_ORDE
 import { formatTable, type ScenarioReport, writeOutputs } from '../../sim/harness/output.js';
 import { type RunOutput, runScenario } from '../../sim/harness/run.js';
 import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
+import { formatIssue, PolicyError } from '../../policy/index.js';
 import { UserError } from '../errors.js';
 
 export const summary = 'run a scenario on the simulated host, xenballoond and (--compare peers) the systems it is measured against';
@@ -84,6 +85,11 @@ export async function run(argv: string[]): Promise<number> {
         controller = await createController(policy, { policyFile: o.policy ?? null });
       } catch (err) {
         if (err instanceof ControllerUnavailable) throw new UserError(err.message, 1);
+        if (err instanceof PolicyError) {
+          const [first] = err.issues;
+          const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more: run 'xenballoonctl policy check ${o.policy ?? ''}')` : '';
+          throw new UserError(`${first ? formatIssue(first) : err.message}${more}`, 1);
+        }
         throw err;
       }
       runs.push(runScenario(scenario, controller, { seed, timeline: !o['no-files'] }));
