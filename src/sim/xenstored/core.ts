@@ -382,7 +382,14 @@ export class XenstoreCore {
       }
       if (tx.conflicts()) throw new XsError('EAGAIN');
       tx.apply();
-      this.fire(tx.events);
+      // Like xenstored, a commit fires once per changed node, however often it was changed.
+      const seen = new Set<string>();
+      this.fire(tx.events.filter((ev) => {
+        const key = `${ev.exact ? 1 : 0}${ev.path}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      }));
     }
     return { payload: OK };
   }
