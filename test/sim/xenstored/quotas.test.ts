@@ -59,7 +59,7 @@ describe('guest quotas', () => {
 
   it(`a guest owns at most ${DEFAULT_LIMITS.nodesPerDomain} nodes (ENOSPC), counting what it already owns`, () => {
     const owned = server.core.store.ownedCount(1);
-    expect(owned).toBe(10); // data, drivers, feature, attr, error and control/{shutdown,…}
+    expect(owned).toBe(11); // data, drivers, feature, attr, error, control/{shutdown,…}, device/suspend/event-channel
     let created = 0;
     for (let i = 0; ; i++) {
       const c = code(() => g.write(`data/n${i % 50}/k${i}`, ''));
