@@ -44,8 +44,9 @@ export class XenstoreSession extends Connection {
     core.attach(this);
   }
 
+  /** The value's bytes (a copy: the store's own value is never handed out). */
   read(path: string, tx = 0): Buffer {
-    return this.request(XsType.READ, encodeStrings([path], 'utf8'), tx, 'read', path);
+    return Buffer.from(this.request(XsType.READ, encodeStrings([path], 'utf8'), tx, 'read', path));
   }
 
   /** The value decoded as UTF-8. */
@@ -164,7 +165,7 @@ export class XenstoreSession extends Connection {
   /** Sends a raw request; returns the reply's type and payload without interpreting errors. */
   raw(type: number, payload: Buffer, tx = 0): { type: number; payload: Buffer } {
     this.send(type, payload, tx);
-    return this.reply!;
+    return { type: this.reply!.type, payload: Buffer.from(this.reply!.payload) };
   }
 
   /** Queued watch events, oldest first; the queue is emptied. */

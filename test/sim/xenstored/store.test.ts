@@ -268,3 +268,12 @@ describe('domains', () => {
     expect(dom0.exists('/elsewhere')).toBe(false);
   });
 });
+
+describe('in-process sessions', () => {
+  it('hand out copies: changing a returned value does not change the store', () => {
+    dom0.write('/copy', 'abc');
+    dom0.read('/copy').fill(0);
+    dom0.raw(XsType.READ, encodeStrings(['/copy'])).payload.fill(0);
+    expect(dom0.readText('/copy')).toBe('abc');
+  });
+});
