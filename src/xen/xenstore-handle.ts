@@ -375,6 +375,11 @@ export class NativeHandle {
     return true;
   }
 
+  /** Whether the connection is still usable (see probeAlive); marks it lost if not. */
+  checkAlive(): boolean {
+    return this.state === 'open' && this.probeAlive();
+  }
+
   /**
    * Is the connection still usable? xs_check_watch returns EAGAIN on a live handle with nothing
    * queued and EINVAL once libxenstore has dropped the socket; events it dequeues are delivered.
