@@ -388,3 +388,22 @@ describe('when xenstored dies', () => {
     expect(await xs.readString('/back')).toBe('yes');
   });
 });
+
+describe('XenstoreNodeOps through the binding', () => {
+  it('provisions a guest node the guest can then write (src/report/provision.ts on the real library)', async () => {
+    const { provisionGuestNodes } = await import('../../src/report/provision.js');
+    const server = await startXenstored({ domains: [4] });
+    try {
+      const xs = await open(server.socket);
+      const first = await provisionGuestNodes(xs, 4);
+      expect(first.created).toEqual(['/local/domain/4/data/xenballoon']);
+      expect((await provisionGuestNodes(xs, 4)).unchanged).toEqual(['/local/domain/4/data/xenballoon']);
+      const guest = await open(server.domainSockets.get(4) as string);
+      await guest.write('data/xenballoon/report', 'v1 hello');
+      expect(await xs.readString('/local/domain/4/data/xenballoon/report')).toBe('v1 hello');
+    } finally {
+      for (const x of opened.splice(0)) await x.close();
+      await server.stop();
+    }
+  });
+});
