@@ -513,7 +513,14 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
     try {
       if (this.watches.size > 0) {
         // Registered in order, with at most a few requests queued at a time.
-        for (const w of [...this.watches.values()]) await this.registerWatch(fh, w);
+        for (const w of [...this.watches.values()]) {
+          await this.registerWatch(fh, w);
+          if (this.watches.get(w.token) !== w) {
+            // Unwatched while we were registering it: take it back off the new connection.
+            await fh.call('unwatch', w.path, false, (ptr, done) => fh.lib.xs_unwatch.async(ptr, w.path, w.token, done),
+              () => undefined);
+          }
+        }
       }
     } catch (err) {
       void fh.close();

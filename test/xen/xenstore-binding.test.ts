@@ -117,6 +117,23 @@ describe('against a running xenstored', () => {
       expect(await xs.isDomainIntroduced(4242)).toBe(false);
     });
 
+    it('introduces and releases a domain, firing @introduceDomain and @releaseDomain', async () => {
+      await setup();
+      const seen: string[] = [];
+      const intro = await other.watch('@introduceDomain');
+      const rel = await other.watch('@releaseDomain');
+      intro.on('event', (e: WatchEvent) => seen.push(e.path));
+      rel.on('event', (e: WatchEvent) => seen.push(e.path));
+      await until(() => seen.length === 2, 'the registration events');
+      await xs.introduceDomain(11, 0x1234, 5);
+      expect(await xs.isDomainIntroduced(11)).toBe(true);
+      await until(() => seen.length === 3, '@introduceDomain');
+      await xs.releaseDomain(11);
+      expect(await xs.isDomainIntroduced(11)).toBe(false);
+      await until(() => seen.length === 4, '@releaseDomain');
+      expect(seen.slice(2)).toEqual(['@introduceDomain', '@releaseDomain']);
+    });
+
     it('acts as the guest on a domain socket: permissions are enforced', async () => {
       await setup();
       const guest = await open(server.domainSockets.get(3) as string);
