@@ -6,7 +6,7 @@
  * them.
  */
 import { decodeStrings, encodePathValue, encodeStrings, XsType, type XsErrorName } from '../../wire/index.js';
-import type { XsPermission } from '../../xen/xenstore-types.js';
+import type { XenstoreNodeOps, XsPermission } from '../../xen/xenstore-types.js';
 import { Connection, type XenstoreCore } from './core.js';
 import { XsRequestError } from './errors.js';
 import { formatPerm, fromXsPermission, parsePerm, toXsPermission } from './perms.js';
@@ -147,6 +147,18 @@ export class XenstoreSession extends Connection {
 
   releaseDomain(domid: number): void {
     this.request(XsType.RELEASE, encodeStrings([String(domid)]), 0, 'releaseDomain');
+  }
+
+  /**
+   * This session as the promise-based XenstoreNodeOps that provisioning code takes (errors are
+   * XsRequestError, whose `code` is the errno name, e.g. 'ENOENT').
+   */
+  asNodeOps(): XenstoreNodeOps {
+    return {
+      mkdir: async (path) => this.mkdir(path),
+      getPermissions: async (path) => this.getPermissions(path),
+      setPermissions: async (path, perms) => this.setPermissions(path, perms),
+    };
   }
 
   /** Sends a raw request; returns the reply's type and payload without interpreting errors. */
