@@ -105,7 +105,8 @@ test: build build-native-sanitize
 
 # A benchmark, not a test: prints numbers (see docs/benchmarks.md), asserts nothing.
 bench-xenstore: build
-	node dist/bench/xenstore-bench.js
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/xenstore.js
 
 lint: $(NPM_STAMP)
 	npx tsc -p tsconfig.check.json

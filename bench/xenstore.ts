@@ -4,7 +4,7 @@
  * A benchmark, not a test: it prints numbers and asserts nothing. On a shared machine the
  * numbers are indicative only.
  *
- *   node dist/bench/xenstore-bench.js [--socket PATH] [--seconds N] [--json]
+ *   make bench-xenstore   (or: node build/bench/bench/xenstore.js [--socket PATH] [--seconds N] [--json])
  *
  * Without --socket it starts `xenballoonctl xenstored` on a temporary socket and stops it after.
  */
@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { encodeFrame, encodeStrings, FrameDecoder, XsType } from '../wire/index.js';
-import { XenStore, type WatchEvent } from '../xen/xenstore.js';
+import { encodeFrame, encodeStrings, FrameDecoder, XsType } from '../src/wire/index.js';
+import { XenStore, type WatchEvent } from '../src/xen/xenstore.js';
 
 interface Result {
   name: string;
@@ -24,7 +24,7 @@ interface Result {
   unit: string;
 }
 
-const ctl = fileURLToPath(new URL('../cli/xenballoonctl.js', import.meta.url));
+const ctl = fileURLToPath(new URL('../../../dist/cli/xenballoonctl.js', import.meta.url));
 
 async function waitForSocket(path: string, child: ChildProcess, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
