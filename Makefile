@@ -10,7 +10,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make l
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench-xenstored
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench-xenstore bench-xenstored
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -18,6 +18,7 @@ help:
 	@echo "make build   compile TypeScript to dist/ and native/ to build/bin/"
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
+	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
 	@echo "make bench-xenstored  print requests/s and watch latency of our xenstore server"
 
 setup: setup-apt $(NPM_STAMP)
@@ -101,6 +102,11 @@ test-native-sanitize: build-native-sanitize
 # The sanitizer builds are for test/native/sanitize.test.ts (mutated /proc input under ASan/UBSan).
 test: build build-native-sanitize
 	npx vitest run
+
+# A benchmark, not a test: prints numbers (see docs/benchmarks.md), asserts nothing.
+bench-xenstore: build
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/xenstore.js
 
 lint: $(NPM_STAMP)
 	npx tsc -p tsconfig.check.json
