@@ -6,15 +6,21 @@
  * on the machine and its load.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { formatTable, type ScenarioReport } from '../sim/harness/output.js';
-import type { RunResult } from '../sim/harness/run.js';
-import { builtinScenarioNames } from '../sim/scenario/load.js';
+import { formatTable, type ScenarioReport } from '../src/sim/harness/output.js';
+import type { RunResult } from '../src/sim/harness/run.js';
 
-const ctl = fileURLToPath(new URL('../cli/xenballoonctl.js', import.meta.url));
-const docPath = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
+// Built to build/bench/bench/simulate.js; the CLI it runs is the one `make build` put in dist/.
+const root = new URL('../../../', import.meta.url);
+const ctl = fileURLToPath(new URL('dist/cli/xenballoonctl.js', root));
+const docPath = fileURLToPath(new URL('docs/benchmarks.md', root));
+const scenarioDir = fileURLToPath(new URL('config/scenarios/', root));
+
+function builtinScenarioNames(): string[] {
+  return readdirSync(scenarioDir).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
+}
 const BEGIN = '<!-- BEGIN simulate (make bench; generated, edits are overwritten) -->';
 const END = '<!-- END simulate -->';
 const ORDER = ['paper-eatmem-2g', 'paper-idle-2g', 'mixed-64g', 'scale-1000'];
