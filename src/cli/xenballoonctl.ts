@@ -25,6 +25,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   'sim-host': () => import('./commands/sim-host.js'),
   simulate: () => import('./commands/simulate.js'),
   xenstored: () => import('./commands/xenstored.js'),
+  policy: () => import('./commands/policy.js'),
+  plan: () => import('./commands/plan.js'),
 };
 
 function usage(): string {

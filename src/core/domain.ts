@@ -29,6 +29,8 @@ export interface DomainWork {
   unmanagedReason: UnmanagedReason | null;
   /** What it holds, less videoram (the unit memory/target is in). */
   currentKib: number;
+  /** Claimed for it by Xen and not populated yet (a domain being built). */
+  claimedKib: number;
   /** memory/target, or currentKib when absent. */
   targetKib: number;
   videoramKib: number;
@@ -98,9 +100,11 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
   else if (!settings.manage) unmanagedReason = 'policy';
 
   const capKib = valid ? Math.max(0, d.maxmemKib - videoramKib) : 0;
+  // Growth it may still take on its own; what Xen already claimed for it is out of free memory.
+  const claimedKib = valid && isKib(d.outstandingKib) ? d.outstandingKib : 0;
   const promiseKib =
     valid && !d.dying && !d.shutdown && d.targetKib !== null
-      ? Math.max(0, Math.min(d.targetKib, capKib) - currentKib)
+      ? Math.max(0, Math.min(d.targetKib, capKib) - currentKib - claimedKib)
       : 0;
 
   const staticMaxKib =
@@ -142,6 +146,7 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     settings,
     unmanagedReason,
     currentKib,
+    claimedKib,
     targetKib,
     videoramKib,
     promiseKib,

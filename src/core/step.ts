@@ -43,8 +43,9 @@ function pageFloor(x: number): number {
   return Math.floor(x / 4) * 4;
 }
 
-function promise(targetKib: number, currentKib: number): number {
-  return Math.max(0, targetKib - currentKib);
+/** Memory a managed domain may still take to reach `targetKib` (what it holds or has claimed aside). */
+function promise(targetKib: number, w: DomainWork): number {
+  return Math.max(0, targetKib - w.currentKib - w.claimedKib);
 }
 
 interface Plan {
@@ -90,7 +91,8 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const unmanaged = works.filter((w) => w.unmanagedReason !== null);
 
   const fixedPromiseKib = unmanaged.reduce((s, w) => s + w.promiseKib, 0);
-  const managedKib = managed.reduce((s, w) => s + w.currentKib, 0);
+  // What managed domains hold, counting memory Xen claimed for a domain being built.
+  const managedKib = managed.reduce((s, w) => s + w.currentKib + w.claimedKib, 0);
   const budgetKib = freeKib + managedKib - reserveKib - fixedPromiseKib;
   const items = managed.map((w) => ({ levels: w.levels, weight: w.weight }));
   const sums = sumLevels(items);
@@ -101,7 +103,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const alloc = allocate(items, allocatableKib);
 
   // Reservations already covered by free memory before this step: nobody may grow into them.
-  const promisedBefore = fixedPromiseKib + managed.reduce((s, w) => s + promise(w.targetKib, w.currentKib), 0);
+  const promisedBefore = fixedPromiseKib + managed.reduce((s, w) => s + promise(w.targetKib, w), 0);
   const readyBeforeKib = readyPrefix(held, freeKib - reserveKib - promisedBefore);
 
   const plans: Plan[] = managed.map((w, i) => {
@@ -124,7 +126,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const protectedKib = Math.max(honouredKib, readyBeforeKib);
   const roomBefore = freeKib - reserveKib - promisedBefore - protectedKib;
   const growthDemand = plans.reduce(
-    (s, p) => s + (p.desired > p.w.targetKib ? promise(p.desired, p.w.currentKib) - promise(p.w.targetKib, p.w.currentKib) : 0),
+    (s, p) => s + (p.desired > p.w.targetKib ? promise(p.desired, p.w) - promise(p.w.targetKib, p.w) : 0),
     0,
   );
   const memoryWanted = readyBeforeKib < honouredKib || growthDemand > roomBefore;
@@ -169,10 +171,10 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     if (!s) continue;
     const old = w.targetKib;
     if (p.newTarget !== old || p.desired <= old) {
-      room -= promise(p.newTarget, w.currentKib);
+      room -= promise(p.newTarget, w);
       continue;
     }
-    room -= promise(old, w.currentKib);
+    room -= promise(old, w);
     const belowMin = old < w.minKib;
     if (p.desired - old < s.hysteresis && !belowMin) {
       p.limiter = 'deadband';
@@ -186,9 +188,9 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
       if (goal < p.desired) p.limiter = 'rate-up';
       if (goal - old < s.hysteresis && !belowMin) continue;
     }
-    const extra = promise(goal, w.currentKib) - promise(old, w.currentKib);
+    const extra = promise(goal, w) - promise(old, w);
     const needGoal = Math.min(goal, w.levels[3]);
-    const needPart = Math.min(extra, Math.max(0, promise(needGoal, w.currentKib) - promise(old, w.currentKib)));
+    const needPart = Math.min(extra, Math.max(0, promise(needGoal, w) - promise(old, w)));
     grows.push({ p, goal, needPart, extraPart: extra - needPart });
   }
   const grantA = shareOut(grows.map((g) => g.needPart), room);
@@ -203,7 +205,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     const old = w.targetKib;
     const grant = (grantA.kib[i] ?? 0) + (grantB.kib[i] ?? 0);
     const full = grant >= g.needPart + g.extraPart;
-    const t = full ? g.goal : Math.min(g.goal, pageFloor(Math.max(old, w.currentKib) + grant));
+    const t = full ? g.goal : Math.min(g.goal, pageFloor(Math.max(old, w.currentKib + w.claimedKib) + grant));
     if (!full) p.limiter = 'free-memory';
     if (t - old < s.hysteresis && t < g.goal && old >= w.minKib) return;
     // Never write a target below the floor: a domain under it waits until the whole way to
@@ -233,7 +235,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   }
 
   // After the step: what targets still promise, and what each reservation can count on.
-  const promisedAfter = fixedPromiseKib + plans.reduce((s, p) => s + promise(p.newTarget, p.w.currentKib), 0);
+  const promisedAfter = fixedPromiseKib + plans.reduce((s, p) => s + promise(p.newTarget, p.w), 0);
   const availableKib = freeKib - reserveKib - promisedAfter;
   const floorsKib = plans.reduce((s, p) => s + (p.w.levels[0] ?? 0), 0);
   const capacityKib = freeKib - reserveKib - fixedPromiseKib + managedKib - floorsKib;

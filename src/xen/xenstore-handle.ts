@@ -78,7 +78,7 @@ function fdIdentity(fd: number): string | undefined {
 }
 
 /** Serialises opens: XENSTORED_PATH is process-global and read by xs_open on a worker. */
-let openChain: Promise<unknown> = Promise.resolve();
+let openChain: Promise<void> = Promise.resolve();
 
 /**
  * Opens a handle. `socketPath` (when given) is passed to libxenstore through XENSTORED_PATH for
@@ -99,39 +99,44 @@ export function openHandle(socketPath: string | undefined, opts: HandleOptions, 
   if (socketPath !== undefined && socketPath.includes('\0')) {
     return Promise.reject(new XenStoreError('EINVAL', errnoValue('EINVAL'), 'open', described));
   }
-  const attempt = openChain.then(() => new Promise<NativeHandle>((resolve, reject) => {
-    const saved = process.env.XENSTORED_PATH;
-    if (socketPath !== undefined) process.env.XENSTORED_PATH = socketPath;
+  return new Promise<NativeHandle>((resolve, reject) => {
+    // The deadline runs from the call, so waiting behind a stuck open counts too.
     let timedOut = false;
-    const restoreEnv = () => {
-      if (socketPath === undefined) return;
-      if (saved === undefined) delete process.env.XENSTORED_PATH;
-      else process.env.XENSTORED_PATH = saved;
-    };
     const timer = setTimeout(() => {
       timedOut = true;
       reject(new XenStoreError('ETIMEDOUT', errnoValue('ETIMEDOUT'), 'open', described, false,
         `no connection within ${opts.timeoutMs} ms`));
     }, opts.timeoutMs);
-    lib.xs_open.async(0, (err, h) => {
-      const errno = lastErrno();
-      clearTimeout(timer);
-      restoreEnv();
-      if (timedOut) {
-        if (h !== null && !err) lib.xs_close.async(h, () => undefined);
-        return;
-      }
-      if (err) return reject(err);
-      if (h === null) {
-        return reject(new XenStoreError(errnoName(errno), errno, 'open', described, false,
-          'cannot connect to xenstored'));
-      }
-      resolve(new NativeHandle(h, lib, libc, opts, events, described));
+    // The next open may only touch XENSTORED_PATH once this one's xs_open has returned.
+    const previous = openChain;
+    let release = () => {};
+    openChain = new Promise<void>((r) => (release = r));
+    void previous.then(() => {
+      if (timedOut) return release();
+      const saved = process.env.XENSTORED_PATH;
+      if (socketPath !== undefined) process.env.XENSTORED_PATH = socketPath;
+      lib.xs_open.async(0, (err, h) => {
+        const errno = lastErrno();
+        if (socketPath !== undefined) {
+          if (saved === undefined) delete process.env.XENSTORED_PATH;
+          else process.env.XENSTORED_PATH = saved;
+        }
+        release();
+        clearTimeout(timer);
+        if (timedOut) {
+          // Too late for the caller; the handle must still be closed (on a worker).
+          if (h !== null && !err) lib.xs_close.async(h, () => undefined);
+          return;
+        }
+        if (err) return reject(err);
+        if (h === null) {
+          return reject(new XenStoreError(errnoName(errno), errno, 'open', described, false,
+            'cannot connect to xenstored'));
+        }
+        resolve(new NativeHandle(h, lib, libc, opts, events, described));
+      });
     });
-  }));
-  // Later opens wait for this one to finish (or fail), not for its success.
-  openChain = attempt.catch(() => undefined);
-  return attempt;
+  });
 }
 
 export class NativeHandle {
@@ -167,10 +172,6 @@ export class NativeHandle {
   /** Native calls (poll included) currently running on worker threads. */
   get inFlight(): number {
     return this.issued.size + (this.pollInFlight ? 1 : 0);
-  }
-
-  get isAbandoned(): boolean {
-    return this.abandoned;
   }
 
   /**
@@ -217,7 +218,7 @@ export class NativeHandle {
     } catch (err) {
       // koffi refused the arguments or its async queue is full: nothing was sent.
       this.issued.delete(c);
-      this.settle(c, undefined, err);
+      this.settle(c, undefined, this.ffiError(c, err));
     }
   }
 
@@ -225,7 +226,7 @@ export class NativeHandle {
     const errno = lastErrno(); // first: anything native below may change it
     this.issued.delete(c);
     let value: unknown;
-    let failure: unknown = err ?? undefined;
+    let failure: unknown = err ? this.ffiError(c, err) : undefined;
     if (!err) {
       try {
         value = c.finish(res, errno);
@@ -241,6 +242,11 @@ export class NativeHandle {
     this.settle(c, value, failure);
     this.pump();
     this.maybeFinalize();
+  }
+
+  /** An error koffi itself raised (not libxenstore), as the binding's typed error. */
+  private ffiError(c: Call, err: unknown): XenStoreError {
+    return new XenStoreError('EIO', errnoValue('EIO'), c.op, c.path, false, `koffi: ${(err as Error)?.message ?? String(err)}`);
   }
 
   private settle(c: Call, value: unknown, err: unknown): void {
@@ -375,6 +381,11 @@ export class NativeHandle {
     return true;
   }
 
+  /** Whether the connection is still usable (see probeAlive); marks it lost if not. */
+  checkAlive(): boolean {
+    return this.state === 'open' && this.probeAlive();
+  }
+
   /**
    * Is the connection still usable? xs_check_watch returns EAGAIN on a live handle with nothing
    * queued and EINVAL once libxenstore has dropped the socket; events it dequeues are delivered.
@@ -397,9 +408,12 @@ export class NativeHandle {
     this.maybeFinalize();
   }
 
+  /** Settles every pending call; calls still running native code are only waited for now. */
   private failPending(): void {
     for (const c of this.queue.splice(0)) this.settle(c, undefined, this.notConnected(c.op, c.path));
     for (const c of this.issued) this.settle(c, undefined, this.notConnected(c.op, c.path));
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   /**

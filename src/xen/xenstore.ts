@@ -85,6 +85,7 @@ function toNative(op: string, path: string, perms: XsPermission[]): XsPermStruct
 }
 
 function failure(op: string, path: string | undefined, errno: number): XenStoreError {
+  if (errno === 0) return new XenStoreError('EIO', errnoValue('EIO'), op, path, false, 'libxenstore failed without an errno');
   return new XenStoreError(errnoName(errno), errno, op, path);
 }
 
@@ -262,6 +263,10 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
 
   /** Connects to xenstored. Rejects with XenStoreError (op 'open') when it cannot. */
   static async open(options: XenStoreOptions = {}): Promise<XenStore> {
+    if (threadPoolSize() < 2) {
+      throw new XenStoreError('EINVAL', errnoValue('EINVAL'), 'open', options.path, false,
+        'UV_THREADPOOL_SIZE must be at least 2: the watch waiter holds one libuv worker thread');
+    }
     const opts = {
       timeoutMs: options.timeoutMs ?? 10_000,
       maxInFlight: Math.max(1, Math.min(options.maxInFlight ?? 2, maxInFlightForPool())),
@@ -315,10 +320,13 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
   isDomainIntroduced(domid: number): Promise<boolean> {
     return this.domainCall('is_domain_introduced', domid, true, (h, done) => {
       h.lib.xs_is_domain_introduced.async(h.ptr, domid, done);
-    }, (_h, res, errno) => {
-      // false is both "not introduced" and "failed": libxenstore leaves errno 0 for the former.
-      if (res === false && errno !== 0 && errnoName(errno) !== 'ENOENT') {
-        throw failure('is_domain_introduced', undefined, errno);
+    }, (h, res) => {
+      // libxenstore returns false both for "F" and for a failed request, and sets no errno for
+      // the former: tell them apart by whether the connection survived, so a dead connection
+      // never reads as "every domain is gone".
+      if (res === false && !h.checkAlive()) {
+        throw new XenStoreError('ECONNRESET', errnoValue('ECONNRESET'), 'is_domain_introduced', undefined, true,
+          'connection to xenstored lost');
       }
       return res === true;
     });
@@ -505,7 +513,14 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
     try {
       if (this.watches.size > 0) {
         // Registered in order, with at most a few requests queued at a time.
-        for (const w of [...this.watches.values()]) await this.registerWatch(fh, w);
+        for (const w of [...this.watches.values()]) {
+          await this.registerWatch(fh, w);
+          if (this.watches.get(w.token) !== w) {
+            // Unwatched while we were registering it: take it back off the new connection.
+            await fh.call('unwatch', w.path, false, (ptr, done) => fh.lib.xs_unwatch.async(ptr, w.path, w.token, done),
+              () => undefined);
+          }
+        }
       }
     } catch (err) {
       void fh.close();
@@ -542,8 +557,13 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
  * of Node.
  */
 function maxInFlightForPool(): number {
-  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(1, pool - 2);
+  return Math.max(1, threadPoolSize() - 2);
+}
+
+/** libuv's worker pool size as libuv reads it (at first use, from the environment). */
+function threadPoolSize(): number {
+  const n = Number(process.env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 1024) : 4;
 }
 
 function backoff(attempt: number): Promise<void> {

@@ -115,6 +115,23 @@ describe('Linux guest model', () => {
     expect(cacheSeen[0]).toBeLessThan(filled.cachedKib);
   });
 
+  it("an allocation burst swaps out its own older pages before the OS's", () => {
+    // A chunk much bigger than the guest, written once page by page (eatmem): what no longer
+    // fits is the chunk's own pages written a moment ago, not the daemons' memory.
+    const w = new Steady({ anonKib: 0, committedKib: 0, hotFraction: 0, touchRateKibPerMs: 0, fileWsKib: 0 });
+    const s = setup({ memoryKib: 200 * MiB, os: { fileWsKib: 16 * MiB }, workload: w });
+    s.run(1000);
+    for (let mib = 100; mib <= 400; mib += 100) {
+      w.set({ anonKib: mib * MiB, committedKib: 400 * MiB });
+      s.run(100);
+    }
+    expect(s.guest.counters.swapOutKib).toBeGreaterThan(200 * MiB);
+    expect(s.guest.snapshot().anonKib).toBeGreaterThan(24 * MiB);
+    const internals = s.guest as unknown as { osSwap: number; cacheWs: number };
+    expect(internals.osSwap).toBe(0);
+    expect(internals.cacheWs).toBe(16 * MiB);
+  });
+
   it('OOM-kills the workload when its anon exceeds RAM + swap, not before', () => {
     const fits = setup({ memoryKib: 512 * MiB, os: { swapKib: 256 * MiB }, workload: new Steady({ anonKib: 600 * MiB, committedKib: 0, hotFraction: 0, touchRateKibPerMs: 0, fileWsKib: 0 }) });
     fits.run(30_000);

@@ -117,6 +117,23 @@ describe('against a running xenstored', () => {
       expect(await xs.isDomainIntroduced(4242)).toBe(false);
     });
 
+    it('introduces and releases a domain, firing @introduceDomain and @releaseDomain', async () => {
+      await setup();
+      const seen: string[] = [];
+      const intro = await other.watch('@introduceDomain');
+      const rel = await other.watch('@releaseDomain');
+      intro.on('event', (e: WatchEvent) => seen.push(e.path));
+      rel.on('event', (e: WatchEvent) => seen.push(e.path));
+      await until(() => seen.length === 2, 'the registration events');
+      await xs.introduceDomain(11, 0x1234, 5);
+      expect(await xs.isDomainIntroduced(11)).toBe(true);
+      await until(() => seen.length === 3, '@introduceDomain');
+      await xs.releaseDomain(11);
+      expect(await xs.isDomainIntroduced(11)).toBe(false);
+      await until(() => seen.length === 4, '@releaseDomain');
+      expect(seen.slice(2)).toEqual(['@introduceDomain', '@releaseDomain']);
+    });
+
     it('acts as the guest on a domain socket: permissions are enforced', async () => {
       await setup();
       const guest = await open(server.domainSockets.get(3) as string);
@@ -386,5 +403,24 @@ describe('when xenstored dies', () => {
     await xs.reconnect();
     await xs.write('/back', 'yes');
     expect(await xs.readString('/back')).toBe('yes');
+  });
+});
+
+describe('XenstoreNodeOps through the binding', () => {
+  it('provisions a guest node the guest can then write (src/report/provision.ts on the real library)', async () => {
+    const { provisionGuestNodes } = await import('../../src/report/provision.js');
+    const server = await startXenstored({ domains: [4] });
+    try {
+      const xs = await open(server.socket);
+      const first = await provisionGuestNodes(xs, 4);
+      expect(first.created).toEqual(['/local/domain/4/data/xenballoon']);
+      expect((await provisionGuestNodes(xs, 4)).unchanged).toEqual(['/local/domain/4/data/xenballoon']);
+      const guest = await open(server.domainSockets.get(4) as string);
+      await guest.write('data/xenballoon/report', 'v1 hello');
+      expect(await xs.readString('/local/domain/4/data/xenballoon/report')).toBe('v1 hello');
+    } finally {
+      for (const x of opened.splice(0)) await x.close();
+      await server.stop();
+    }
   });
 });

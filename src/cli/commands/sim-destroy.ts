@@ -21,7 +21,7 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: true,
     }));
   } catch (err) {
-    throw new UserError(`${(err as Error).message}; run 'xenballoonctl sim-destroy --help'`, 2);
+    throw new UserError(`${(err as Error).message.split('\n')[0]}; run 'xenballoonctl sim-destroy --help'`, 2);
   }
   if (values.help) {
     process.stdout.write(USAGE + '\n');

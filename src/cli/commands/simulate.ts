@@ -14,6 +14,7 @@ import { availablePolicies, ControllerUnavailable, createController, POLICY_ORDE
 import { formatTable, type ScenarioReport, writeOutputs } from '../../sim/harness/output.js';
 import { type RunOutput, runScenario } from '../../sim/harness/run.js';
 import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
+import { formatIssue, PolicyError } from '../../policy/index.js';
 import { UserError } from '../errors.js';
 
 export const summary = 'run a scenario on the simulated host, xenballoond and (--compare peers) the systems it is measured against';
@@ -47,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: false,
     });
   } catch (err) {
-    throw new UserError(`${(err as Error).message}; run 'xenballoonctl simulate --help'`, 2);
+    throw new UserError(`${(err as Error).message.split('\n')[0]}; run 'xenballoonctl simulate --help'`, 2);
   }
   const o = args.values;
   if (o.help) {
@@ -63,18 +64,19 @@ export async function run(argv: string[]): Promise<number> {
     seedOverride = Number(o.seed);
   }
   if (o.out !== undefined && scenarios.length > 1) throw new UserError('--out takes one scenario; give it once per run', 2);
-  const policies: PolicyName[] = o.compare === 'peers' ? [...POLICY_ORDER] : ['xenballoond'];
-  const missing = policies.filter((p) => !availablePolicies().includes(p));
-  if (missing.length > 0) throw new UserError(`this build cannot run ${missing.join(', ')}: its controller is not built in`, 1);
-
-  for (const name of scenarios) {
-    let scenario;
+  const loaded = scenarios.map((name) => {
     try {
-      scenario = loadScenario(name);
+      return loadScenario(name);
     } catch (err) {
       if (err instanceof ScenarioError) throw new UserError(err.message, 1);
       throw err;
     }
+  });
+  const policies: PolicyName[] = o.compare === 'peers' ? [...POLICY_ORDER] : ['xenballoond'];
+  const missing = policies.filter((p) => !availablePolicies().includes(p));
+  if (missing.length > 0) throw new UserError(`this build cannot run ${missing.join(', ')}: its controller is not built in`, 1);
+
+  for (const scenario of loaded) {
     const seed = seedOverride ?? scenario.seed;
     const runs: RunOutput[] = [];
     for (const policy of policies) {
@@ -83,6 +85,11 @@ export async function run(argv: string[]): Promise<number> {
         controller = await createController(policy, { policyFile: o.policy ?? null });
       } catch (err) {
         if (err instanceof ControllerUnavailable) throw new UserError(err.message, 1);
+        if (err instanceof PolicyError) {
+          const [first] = err.issues;
+          const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more: run 'xenballoonctl policy check ${o.policy ?? ''}')` : '';
+          throw new UserError(`${first ? formatIssue(first) : err.message}${more}`, 1);
+        }
         throw err;
       }
       runs.push(runScenario(scenario, controller, { seed, timeline: !o['no-files'] }));

@@ -328,14 +328,19 @@ export class LinuxGuest {
     return { freed: need - left, swappedOut };
   }
 
-  /** Makes `kib` KiB free above the min watermark, reclaiming as needed; false if it cannot. */
-  private makeRoom(kib: number): { ok: boolean; swappedOut: number } {
-    const short = kib - (this.free - this.minWm);
-    if (short <= 0) return { ok: true, swappedOut: 0 };
+  /**
+   * Pages were just added to a category (new anon, swapped back in, read into the cache): if
+   * free memory fell below the min watermark, reclaim the difference in LRU order — which may
+   * take pages this very allocation added, as Linux's LRU would. Returns what could not be
+   * reclaimed (0 when the books are fine) and what went to swap.
+   */
+  private settle(): { short: number; swappedOut: number } {
+    const deficit = this.minWm - this.free;
+    if (deficit <= 0) return { short: 0, swappedOut: 0 };
     // Allocation-time reclaim is not limited by this tick's bandwidth: the allocating task
-    // waits for the writes (charged as I/O debt, paid before it runs again).
-    const r = this.reclaim(short, Infinity, true);
-    return { ok: r.freed >= short - 1e-6, swappedOut: r.swappedOut };
+    // waits for the writes (charged as I/O debt by the caller).
+    const r = this.reclaim(deficit, Infinity, true);
+    return { short: Math.max(0, deficit - r.freed), swappedOut: r.swappedOut };
   }
 
   private swapIn(which: 'work' | 'os', kib: number): void {
@@ -350,16 +355,22 @@ export class LinuxGuest {
     if (cycling > 0) this.counters.swapOutKib += cycling;
     if (back <= 0) return;
     // The page's swap slot is freed as it comes in, so there is always room to swap another out.
-    if (which === 'work') this.workSwap -= back;
-    else this.osSwap -= back;
-    this.makeRoom(back);
-    const got = Math.min(back, Math.max(0, this.free - this.minWm));
     if (which === 'work') {
-      this.workRes += got;
-      this.workSwap += back - got;
+      this.workSwap -= back;
+      this.workRes += back;
     } else {
-      this.osRes += got;
-      this.osSwap += back - got;
+      this.osSwap -= back;
+      this.osRes += back;
+    }
+    const { short } = this.settle();
+    if (short > 0) {
+      if (which === 'work') {
+        this.workRes -= short;
+        this.workSwap += short;
+      } else {
+        this.osRes -= short;
+        this.osSwap += short;
+      }
     }
   }
 
@@ -370,9 +381,10 @@ export class LinuxGuest {
     this.counters.majorFaults += kib / PAGE_KIB;
     this.counters.refaultKib += kib;
     if (n <= 0) return;
-    const r = this.makeRoom(n);
+    this.cacheWs += n;
+    const r = this.settle();
     this.ioDebtMs += r.swappedOut / this.os.swapRateKibPerMs;
-    this.cacheWs += Math.min(n, Math.max(0, this.free - this.minWm));
+    this.cacheWs -= Math.min(this.cacheWs, r.short);
   }
 
   private resizeWorkAnon(targetKib: number): void {
@@ -384,19 +396,12 @@ export class LinuxGuest {
       this.workSwap -= this.workSwap * f;
       return;
     }
-    let grow = targetKib - current;
-    // Pages arrive one after another: use free memory first, then reclaim for the rest, which
-    // may push out pages this very allocation touched a moment ago (as LRU would).
-    for (let round = 0; grow > 0 && round < 8; round++) {
-      const take = Math.min(grow, Math.max(0, this.free - this.minWm));
-      this.workRes += take;
-      grow -= take;
-      if (grow <= 0) break;
-      const r = this.reclaim(grow, Infinity, true);
-      this.ioDebtMs += r.swappedOut / this.os.swapRateKibPerMs;
-      if (r.freed <= 0) break;
-    }
-    if (grow > 1e-6) this.oomKill();
+    const grow = targetKib - current;
+    if (grow <= 0) return;
+    this.workRes += grow;
+    const r = this.settle();
+    this.ioDebtMs += r.swappedOut / this.os.swapRateKibPerMs;
+    if (r.short > 1e-6) this.oomKill();
   }
 
   /** The OOM killer: the workload is the biggest process; it dies and its memory is freed. */

@@ -3,7 +3,7 @@
  * A benchmark, not a test: it prints numbers and asserts nothing. On a shared machine the
  * numbers are indicative only.
  *
- *   node dist/bench/daemon-bench.js [--domains 100,1000] [--samples 100] [--rest 30s] [--json]
+ *   make bench-daemon, or: node build/bench/bench/daemon.js [--domains 100,1000] [--samples 100] [--rest 30s] [--heartbeat 10s|off] [--json]
  *
  * The host is built in this process: our xenstore server (src/sim/xenstored) holding N domains
  * as libxl creates them, and a minimal hypervisor.sock (the sim: protocol) whose domains follow
@@ -28,15 +28,15 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { controlRequest } from '../daemon/control-client.js';
-import { parseDurationMs } from '../policy/units.js';
-import { formatV1, type V1Record } from '../report/v1.js';
-import { requestSchema } from '../sim/sim-host/protocol.js';
-import { initDom0, provisionDomain } from '../sim/xenstored/provision.js';
-import { XenstoredServer } from '../sim/xenstored/server.js';
-import type { XenstoreSession } from '../sim/xenstored/session.js';
+import { controlRequest } from '../src/daemon/control-client.js';
+import { parseDurationMs } from '../src/policy/units.js';
+import { formatV1, type V1Record } from '../src/report/v1.js';
+import { requestSchema } from '../src/sim/sim-host/protocol.js';
+import { initDom0, provisionDomain } from '../src/sim/xenstored/provision.js';
+import { XenstoredServer } from '../src/sim/xenstored/server.js';
+import type { XenstoreSession } from '../src/sim/xenstored/session.js';
 
-const daemonJs = fileURLToPath(new URL('../cli/xenballoond.js', import.meta.url));
+const daemonJs = fileURLToPath(new URL('../../../dist/cli/xenballoond.js', import.meta.url));
 const MiB = 1024;
 const GUEST_STATIC_MAX = 1024 * MiB;
 const GUEST_START = 512 * MiB;
