@@ -9,7 +9,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native test lint clean
+.PHONY: help setup setup-apt build build-ts build-native test lint clean setup-lab lab-images lab-smoke
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -17,6 +17,7 @@ help:
 	@echo "make build   compile TypeScript to dist/ and native/ to build/bin/"
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
+	@echo "make lab-smoke  boot real Xen + dom0 + 2 PV guests under QEMU and check the libxenctrl binding (docs/lab.md)"
 
 setup: setup-apt $(NPM_STAMP)
 
@@ -55,3 +56,14 @@ lint: $(NPM_STAMP)
 
 clean:
 	rm -rf dist build
+
+# --- The real-Xen lab (docs/lab.md): Xen 4.17 + dom0 + PV guests under QEMU, from Debian packages.
+setup-lab:
+	test/lab/setup.sh
+
+lab-images: setup-lab
+	test/lab/build-images.sh
+
+# The scenario runs in dom0 against the built dist/ and, when present, build/bin guest tools.
+lab-smoke: build setup-lab
+	test/lab/run.sh --timeout 900 test/lab/scenarios/smoke.sh

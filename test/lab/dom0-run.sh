@@ -7,6 +7,7 @@ set -u
 . /run/lab/input/env
 . /run/lab/input/args.sh
 export LAB_ROOT LAB_IMG LAB_RESULTS=/run/lab
+for v in $(compgen -v | grep '^LAB_'); do export "$v"; done
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/run/home TMPDIR=/run/tmp
 XEN_BIN=/usr/lib/xen-$LAB_XEN_VERSION/bin
@@ -67,6 +68,8 @@ for d in $(timeout 30 xl list 2>/dev/null | awk 'NR > 1 && $2 != 0 { print $1 }'
   timeout 30 xl destroy "$d" >/dev/null 2>&1 || log "xl destroy $d failed"
 done
 timeout 20 xl list >/run/lab/dom0/xl-list-end.txt 2>&1
+# xl's own logs (one per domain from the `xl create` monitor) live on dom0's tmpfs /var.
+mkdir -p /run/lab/dom0/xen-logs && cp -r /var/log/xen/. /run/lab/dom0/xen-logs/ 2>/dev/null
 [ -s /run/xenconsoled.pid ] && kill "$(cat /run/xenconsoled.pid)" 2>/dev/null
 sleep 0.5
 mark end

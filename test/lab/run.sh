@@ -8,7 +8,8 @@
 # source test/lab/dom0-lib.sh for guest helpers. Dom0's root is this machine's root, read-only,
 # so node, the checkout and the Xen tools are all there; build/lab/results is dom0's /run/lab.
 #
-# Results (always, also on failure): build/lab/results/
+# LAB_* variables of the caller are passed on to the scenario. Results (always, also on failure):
+# build/lab/results/
 #   console.log      Xen + dom0 serial console     scenario.log, scenario.status
 #   guests/*.log     guest consoles (xenconsoled)  dom0/*                toolstack logs
 #   marks, timings.txt                             input/                what was run
@@ -56,6 +57,11 @@ mkdir -p "$LAB_RESULTS"/{input,guests,dom0}
   echo "LAB_SCENARIO=$scenario"
   # The scenario must end well before QEMU is killed, so leftovers get flushed.
   echo "LAB_SCENARIO_TIMEOUT=$((timeout_s > 180 ? timeout_s - 90 : timeout_s / 2))"
+  # Other LAB_* variables of the caller reach the scenario (e.g. LAB_GUEST_CMDLINE).
+  for v in $(compgen -e | grep '^LAB_' || true); do
+    case "$v" in LAB_ROOT | LAB_IMG | LAB_XEN_VERSION | LAB_SCENARIO | LAB_SCENARIO_TIMEOUT) continue ;; esac
+    printf '%s=%q\n' "$v" "${!v}"
+  done
 } >"$LAB_RESULTS/input/env"
 printf 'LAB_ARGS=(' >"$LAB_RESULTS/input/args.sh"
 for a in "$@"; do printf '%q ' "$a" >>"$LAB_RESULTS/input/args.sh"; done
@@ -63,8 +69,11 @@ printf ')\n' >>"$LAB_RESULTS/input/args.sh"
 cp "$LAB_SRC/dom0-run.sh" "$LAB_RESULTS/input/run.sh"
 cp "$scenario" "$LAB_RESULTS/input/"
 
+# Speculative-execution mitigations cost a lot under emulation (XPTI flushes the TLB on every
+# PV guest kernel entry) and protect nothing in a throwaway test host.
 xen_args="console=com1 com1=115200,8n1 dom0_mem=512M,max:512M loglvl=all guest_loglvl=all"
-dom0_args="console=hvc0 earlyprintk=xen"
+xen_args+=" ${LAB_XEN_TUNING-spec-ctrl=no xpti=no pv-l1tf=no}"
+dom0_args="console=hvc0 earlyprintk=xen ${LAB_KERNEL_TUNING-mitigations=off}"
 lab_log "booting Xen under QEMU (timeout ${timeout_s} s); console: $LAB_RESULTS/console.log"
 t_boot=$(lab_now)
 set +e
@@ -94,6 +103,8 @@ boot_total=$(lab_since "$t_boot")
       awk -v n="$name" -v a="$t_boot" -v b="$wall" 'BEGIN { printf "%s_at_s %.1f\n", n, b - a }'
     done <"$LAB_RESULTS/marks"
   fi
+  # What the scenario measured itself (guest create/boot/shutdown, balloon follow times).
+  [ -f "$LAB_RESULTS/scenario-timings.txt" ] && sed 's/^/scenario_/' "$LAB_RESULTS/scenario-timings.txt"
 } >"$LAB_RESULTS/timings.txt"
 
 fail_reason=""
