@@ -4,12 +4,13 @@ SHELL := /bin/bash
 
 # Debian packages the build and the tests need: libxenstore/libxenctrl and their headers (FFI and
 # the C guest tools), the real xenstore-* CLI tools and Xen's own test-xenstore (conformance and
-# interop tests against our xenstore server).
-APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make
+# interop tests against our xenstore server); libc6-dev for the C guest tools (headers, and libc.a
+# for their static build: apt does not pull it in with --no-install-recommends).
+APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make libc6-dev
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native test lint clean setup-lab lab-images lab-smoke
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench-xenstore bench-xenstored setup-lab lab-images lab-smoke
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -17,6 +18,8 @@ help:
 	@echo "make build   compile TypeScript to dist/ and native/ to build/bin/"
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
+	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
+	@echo "make bench-xenstored  print requests/s and watch latency of our xenstore server"
 	@echo "make lab-smoke  boot real Xen + dom0 + 2 PV guests under QEMU and check the libxenctrl binding (docs/lab.md)"
 
 setup: setup-apt $(NPM_STAMP)
@@ -44,11 +47,67 @@ build: setup build-ts build-native
 build-ts: $(NPM_STAMP)
 	npx tsc -p tsconfig.json
 
-build-native:
-	@mkdir -p build/bin
+# The guest tools (native/): C11, warnings are errors. They link libxenstore (which pulls in
+# libxentoolcore) and libc only, so a guest initrd needs just those libraries and ld-linux;
+# build-native-static makes binaries that need nothing at all.
+NATIVE_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+NATIVE_LIB_SRC := native/common.c native/stats.c native/selfballoon.c
+NATIVE_HDR := $(wildcard native/*.h)
+REPORT_SRC := native/xenballoon-report.c $(NATIVE_LIB_SRC)
+EATMEM_SRC := native/eatmem.c native/common.c
+NATIVE_STATIC_LIBS := -Wl,--start-group -lxenstore -lxentoolcore -Wl,--end-group -lpthread
 
-test: build
+# Static builds come along (cheap), so tests can check they run with no libraries at all.
+build-native: build/bin/xenballoon-report build/bin/eatmem build-native-static
+
+build/bin/xenballoon-report: $(REPORT_SRC) $(NATIVE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(NATIVE_CFLAGS) -o $@ $(REPORT_SRC) -lxenstore
+
+build/bin/eatmem: $(EATMEM_SRC) $(NATIVE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(NATIVE_CFLAGS) -o $@ $(EATMEM_SRC) -lxenstore
+
+# Self-contained binaries for a busybox guest initrd: no shared libraries, no loader.
+build-native-static: build/static/xenballoon-report build/static/eatmem
+
+build/static/xenballoon-report: $(REPORT_SRC) $(NATIVE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(NATIVE_CFLAGS) -static -s -o $@ $(REPORT_SRC) $(NATIVE_STATIC_LIBS)
+
+build/static/eatmem: $(EATMEM_SRC) $(NATIVE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(NATIVE_CFLAGS) -static -s -o $@ $(EATMEM_SRC) $(NATIVE_STATIC_LIBS)
+
+# The C tools under AddressSanitizer and UBSan, run over every /proc fixture and a short eatmem.
+SANITIZE_FLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+build/sanitize/xenballoon-report: $(REPORT_SRC) $(NATIVE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(SANITIZE_FLAGS) -o $@ $(REPORT_SRC) -lxenstore
+
+build/sanitize/eatmem: $(EATMEM_SRC) $(NATIVE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(SANITIZE_FLAGS) -o $@ $(EATMEM_SRC) -lxenstore
+
+build-native-sanitize: build/sanitize/xenballoon-report build/sanitize/eatmem
+
+test-native-sanitize: build-native-sanitize
+	@set -e; for d in test/fixtures/proc/*/; do \
+	  echo "sanitize: xenballoon-report --once --print --proc $$d"; \
+	  build/sanitize/xenballoon-report --once --print --proc "$$d" --sys "$$d/sys" >/dev/null; \
+	done
+	build/sanitize/eatmem --max 8M --sleep-max 0 --rounds 3 --seed 1 >/dev/null
+	@echo "sanitize: clean"
+
+# The sanitizer builds are for test/native/sanitize.test.ts (mutated /proc input under ASan/UBSan).
+test: build build-native-sanitize
 	npx vitest run
+
+# A benchmark, not a test: prints numbers (see docs/benchmarks.md), asserts nothing.
+bench-xenstore: build
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/xenstore.js
 
 lint: $(NPM_STAMP)
 	npx tsc -p tsconfig.check.json
@@ -56,6 +115,11 @@ lint: $(NPM_STAMP)
 
 clean:
 	rm -rf dist build
+
+# Speed of our xenstore server (prints numbers, asserts nothing; BENCH_MS=… per measurement).
+bench-xenstored: build-ts
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/xenstored.js
 
 # --- The real-Xen lab (docs/lab.md): Xen 4.17 + dom0 + PV guests under QEMU, from Debian packages.
 setup-lab:

@@ -12,6 +12,7 @@ interface CommandModule {
 }
 
 const commands: Record<string, () => Promise<CommandModule>> = {
+  xenstored: () => import('./commands/xenstored.js'),
 };
 
 function usage(): string {

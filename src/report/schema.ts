@@ -1,0 +1,119 @@
+/**
+ * The invariants of a validated GuestReport as a zod schema: what every parser promises and
+ * what the simulator's reports must also satisfy. Also the mapping from zod issues to our
+ * rejection reasons, shared by the format parsers.
+ */
+import { z } from 'zod';
+import { COUNTER_MAX, KIB_MAX, PSI_AVG_MAX_BP } from './limits.js';
+import { reject, type Rejection } from './result.js';
+import type { GuestReport } from './types.js';
+
+export const kibSchema = z.number().int().min(0).max(KIB_MAX);
+export const counterSchema = z.number().int().min(0).max(COUNTER_MAX);
+
+const nullableKib = kibSchema.nullable();
+const nullableCounter = counterSchema.nullable();
+
+export const guestReportSchema = z.strictObject({
+  format: z.enum(['v1', 'paper', 'qubes']),
+  seq: nullableCounter,
+  uptimeS: nullableCounter,
+  mem: z.strictObject({
+    totalKib: nullableKib,
+    freeKib: nullableKib,
+    availableKib: nullableKib,
+    buffersKib: nullableKib,
+    cachedKib: nullableKib,
+    shmemKib: nullableKib,
+    swapTotalKib: nullableKib,
+    swapFreeKib: nullableKib,
+    committedAsKib: nullableKib,
+    usedKib: nullableKib,
+  }),
+  counters: z.strictObject({
+    pswpin: nullableCounter,
+    pswpout: nullableCounter,
+    pgmajfault: nullableCounter,
+    workingsetRefault: nullableCounter,
+    oomKill: nullableCounter,
+  }),
+  pressure: z
+    .strictObject({
+      someAvg10: z.number().min(0).max(PSI_AVG_MAX_BP / 100),
+      fullAvg10: z.number().min(0).max(PSI_AVG_MAX_BP / 100),
+      someTotalUs: counterSchema,
+      fullTotalUs: counterSchema,
+    })
+    .nullable(),
+  balloonCurrentKib: nullableKib,
+}) satisfies z.ZodType<GuestReport>;
+
+/**
+ * Memory figures that cannot exceed MemTotal / SwapTotal. Only hard invariants of the kernel's
+ * accounting are checked here; plausibility (Committed_AS far above memory is normal with
+ * overcommit) is left to the bounds and to the policy's max.
+ */
+export function consistencyProblem(mem: {
+  totalKib: number | null;
+  freeKib: number | null;
+  availableKib: number | null;
+  buffersKib: number | null;
+  cachedKib: number | null;
+  shmemKib: number | null;
+  swapTotalKib: number | null;
+  swapFreeKib: number | null;
+}): string | null {
+  const t = mem.totalKib;
+  if (t !== null) {
+    if (t === 0) return 'MemTotal is 0';
+    const parts: [string, number | null][] = [
+      ['MemFree', mem.freeKib],
+      ['MemAvailable', mem.availableKib],
+      ['Buffers', mem.buffersKib],
+      ['Cached', mem.cachedKib],
+      ['Shmem', mem.shmemKib],
+    ];
+    for (const [name, v] of parts) if (v !== null && v > t) return `${name} ${v} kB exceeds MemTotal ${t} kB`;
+  }
+  if (mem.swapTotalKib !== null && mem.swapFreeKib !== null && mem.swapFreeKib > mem.swapTotalKib)
+    return `SwapFree ${mem.swapFreeKib} kB exceeds SwapTotal ${mem.swapTotalKib} kB`;
+  return null;
+}
+
+/** Qubes' "used" figure from meminfo fields, or null when one of them is unknown. */
+export function usedKibOf(mem: {
+  totalKib: number | null;
+  freeKib: number | null;
+  buffersKib: number | null;
+  cachedKib: number | null;
+  swapTotalKib: number | null;
+  swapFreeKib: number | null;
+}): number | null {
+  const { totalKib, freeKib, buffersKib, cachedKib, swapTotalKib, swapFreeKib } = mem;
+  if (totalKib === null || freeKib === null || buffersKib === null || cachedKib === null) return null;
+  if (swapTotalKib === null || swapFreeKib === null) return null;
+  const used = totalKib - freeKib - buffersKib - cachedKib + (swapTotalKib - swapFreeKib);
+  return Math.min(KIB_MAX, Math.max(0, used));
+}
+
+/** Turns the first zod issue into our rejection. */
+export function rejectionFromZod(error: z.ZodError, what: string): Rejection {
+  const issue = error.issues[0];
+  if (issue === undefined) return reject('malformed_line', `${what}: invalid`);
+  const field = issue.path.map(String).join('.') || what;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return reject('unknown_key', `${what}: unknown key ${issue.keys.map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}`);
+    case 'invalid_type':
+      return reject('missing_field', `${what}: ${field} is missing`);
+    case 'too_big':
+    case 'too_small':
+      return reject('out_of_range', `${what}: ${field} out of range (${issue.message})`);
+    case 'custom':
+      return reject('inconsistent', `${what}: ${issue.message}`);
+    case 'invalid_value':
+      return reject('bad_version', `${what}: ${field}: ${issue.message}`);
+    default:
+      return reject('out_of_range', `${what}: ${field}: ${issue.message}`);
+  }
+}
