@@ -39,7 +39,11 @@ case "$LAB_ROOT" in
   /run/* | /var/*) lab_die "the checkout ($LAB_ROOT) must not live under /run or /var: dom0 mounts tmpfs there" ;;
   *,* | *' '*) lab_die "the checkout path ($LAB_ROOT) must not contain commas or spaces (QEMU's module list)" ;;
 esac
-lab_need_cmd qemu-system-x86_64 timeout
+lab_need_cmd qemu-system-x86_64 timeout flock
+mkdir -p "$LAB_BUILD"
+# One run at a time per checkout: results/ is the running dom0's share.
+exec 9>"$LAB_BUILD/run.lock"
+flock -n 9 || lab_die "another lab run is using $LAB_BUILD (lock $LAB_BUILD/run.lock)"
 t_start=$(lab_now)
 
 # Images first: outside the QEMU timeout, under their own.
@@ -107,8 +111,31 @@ boot_total=$(lab_since "$t_boot")
   [ -f "$LAB_RESULTS/scenario-timings.txt" ] && sed 's/^/scenario_/' "$LAB_RESULTS/scenario-timings.txt"
 } >"$LAB_RESULTS/timings.txt"
 
-fail_reason=""
-if [ $qemu_rc -eq 124 ] || [ $qemu_rc -eq 137 ]; then
+lab_log "timings: $(tr '\n' ' ' <"$LAB_RESULTS/timings.txt")"
+qemu_killed=false
+[ $qemu_rc -eq 124 ] || [ $qemu_rc -eq 137 ] && qemu_killed=true
+
+# The scenario ran to its end: its status decides (a timeout inside dom0 is the scenario's).
+if [ -f "$LAB_RESULTS/scenario.status" ]; then
+  status=$(cat "$LAB_RESULTS/scenario.status")
+  if [ "$status" != 0 ]; then
+    lab_log "scenario output (last lines):"
+    tail -n 30 "$LAB_RESULTS/scenario.log" | sed 's/^/  | /' >&2
+    why="exited with $status"
+    [ "$status" = 124 ] && why="timed out after $(sed -n 's/^LAB_SCENARIO_TIMEOUT=//p' "$LAB_RESULTS/input/env") s"
+    lab_log "FAILED: scenario $(basename "$scenario") $why (results in $LAB_RESULTS)"
+    exit 1
+  fi
+  if $qemu_killed; then
+    lab_log "FAILED: the scenario passed but the machine did not power off within ${timeout_s} s (results in $LAB_RESULTS)"
+    exit 2
+  fi
+  lab_log "scenario $(basename "$scenario") passed in $(lab_since "$t_start") s (results in $LAB_RESULTS)"
+  exit 0
+fi
+
+# It did not: say where the lab broke.
+if $qemu_killed; then
   fail_reason="QEMU did not finish within ${timeout_s} s (killed)"
 elif grep -q '^LAB-FAIL:' "$LAB_RESULTS/console.log"; then
   fail_reason="dom0 init: $(grep -m1 '^LAB-FAIL:' "$LAB_RESULTS/console.log" | cut -d' ' -f2-)"
@@ -116,22 +143,14 @@ elif [ -f "$LAB_RESULTS/dom0/toolstack-failure" ]; then
   fail_reason=$(cat "$LAB_RESULTS/dom0/toolstack-failure")
 elif [ $qemu_rc -ne 0 ]; then
   fail_reason="QEMU exited with status $qemu_rc: $(grep -v '^\s*$' "$LAB_RESULTS/console.log" | tail -n 3 | tr '\n' ' ')"
-elif [ ! -f "$LAB_RESULTS/scenario.status" ]; then
-  fail_reason="the machine stopped before the scenario finished (see console.log)"
+else
+  fail_reason="the machine stopped before the scenario finished"
 fi
-
-lab_log "timings: $(tr '\n' ' ' <"$LAB_RESULTS/timings.txt")"
-if [ -n "$fail_reason" ]; then
-  lab_log "last console lines:"
-  tail -n 25 "$LAB_RESULTS/console.log" | sed 's/^/  | /' >&2
-  lab_log "FAILED: the lab did not run the scenario: $fail_reason (results in $LAB_RESULTS)"
-  exit 2
+lab_log "last console lines:"
+tail -n 25 "$LAB_RESULTS/console.log" | sed 's/^/  | /' >&2
+if [ -s "$LAB_RESULTS/scenario.log" ]; then
+  lab_log "scenario output so far (last lines):"
+  tail -n 15 "$LAB_RESULTS/scenario.log" | sed 's/^/  | /' >&2
 fi
-status=$(cat "$LAB_RESULTS/scenario.status")
-if [ "$status" != 0 ]; then
-  lab_log "scenario output (last lines):"
-  tail -n 30 "$LAB_RESULTS/scenario.log" | sed 's/^/  | /' >&2
-  lab_log "FAILED: scenario $(basename "$scenario") exited with $status (results in $LAB_RESULTS)"
-  exit 1
-fi
-lab_log "scenario $(basename "$scenario") passed in $(lab_since "$t_start") s (results in $LAB_RESULTS)"
+lab_log "FAILED: the lab did not run the scenario to its end: $fail_reason (results in $LAB_RESULTS)"
+exit 2
