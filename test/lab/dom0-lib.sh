@@ -14,7 +14,7 @@ lab_fail() {
 }
 # Seconds since dom0 booted, for scenario logs.
 lab_clock() { cut -d' ' -f1 /proc/uptime; }
-lab_now() { date +%s.%N; }
+lab_now() { echo "$EPOCHREALTIME"; }
 lab_since() { awk -v a="$1" -v b="$(lab_now)" 'BEGIN { printf "%.1f", b - a }'; }
 # A timing the scenario measured: scenario-timings.txt, summarised by run.sh.
 lab_timing() { echo "$1 $2" >>"$LAB_RESULTS/scenario-timings.txt"; }
@@ -24,9 +24,9 @@ lab_mark() { echo "$1 $(lab_clock) $(lab_now)" >>"$LAB_RESULTS/marks"; }
 lab_wait_for() {
   local limit=$1 what=$2 end
   shift 2
-  end=$(($(date +%s) + limit))
+  end=$((EPOCHSECONDS + limit))
   until "$@" >/dev/null 2>&1; do
-    if [ "$(date +%s)" -ge "$end" ]; then
+    if [ "$EPOCHSECONDS" -ge "$end" ]; then
       echo "timed out after ${limit} s waiting for $what" >&2
       return 1
     fi
@@ -83,21 +83,22 @@ lab_guest_wait_ready() {
   lab_timing "ready_$name" "$(lab_since "$t0")"
 }
 
-# Sequence numbers must stay unique when helpers run in subshells ($(...)): use the clock.
+# Sequence numbers must stay unique when helpers run in subshells ($(...)): use the clock. They
+# start with a letter: a value starting with '-' would read as an option to xenstore-write.
 _lab_guest_send() {
   local name=$1 mode=$2 cmd=$3 id
   id=$(lab_domid "$name") || { echo "no domain $name" >&2; return 1; }
-  _lab_cmd_seq="$(date +%s%N)-$RANDOM"
+  _lab_cmd_seq="c${EPOCHREALTIME/./}r$RANDOM"
   _lab_cmd_dom=$id
   xenstore-write -R "/local/domain/$id/data/lab/cmd" "$_lab_cmd_seq $mode $cmd"
 }
 _lab_guest_answer() {
   local limit=$1 ans end pause=0.2
-  end=$(($(date +%s) + limit))
+  end=$((EPOCHSECONDS + limit))
   while :; do
     ans=$(xenstore-read -R "/local/domain/$_lab_cmd_dom/data/lab/done" 2>/dev/null || true)
     [ "${ans%% *}" = "$_lab_cmd_seq" ] && break
-    if [ "$(date +%s)" -ge "$end" ]; then
+    if [ "$EPOCHSECONDS" -ge "$end" ]; then
       echo "no answer from domid $_lab_cmd_dom within ${limit} s" >&2
       return 124
     fi
