@@ -126,9 +126,8 @@ lab_guest_start() {
 }
 
 # lab_guest_shutdown NAME [SECONDS]: orderly shutdown: the guest powers off and xl's monitor
-# (the `xl create` child) destroys the domain. The request is the xenstore write libxl makes
-# (control/shutdown = poweroff): `xl shutdown` itself died of heap corruption in libc twice in
-# a few dozen uses under load (Xen 4.17.7), and that is not what a scenario tests.
+# (the `xl create` child) destroys the domain. The request is the xenstore write `xl shutdown`
+# makes (control/shutdown = poweroff), done directly: one light process instead of an xl one.
 lab_guest_shutdown() {
   local name=$1 limit=${2:-180} id t0
   id=$(lab_domid "$name") || { echo "no domain $name" >&2; return 1; }
