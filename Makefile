@@ -10,7 +10,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make l
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench-xenstore bench-xenstored setup-lab lab-images lab-smoke
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench bench-xenstore bench-xenstored setup-lab lab-images lab-smoke
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -18,6 +18,7 @@ help:
 	@echo "make build   compile TypeScript to dist/ and native/ to build/bin/"
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
+	@echo "make bench   run every simulator scenario with xenballoond and its peers; tables in docs/benchmarks.md"
 	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
 	@echo "make bench-xenstored  print requests/s and watch latency of our xenstore server"
 	@echo "make lab-smoke  boot real Xen + dom0 + 2 PV guests under QEMU and check the libxenctrl binding (docs/lab.md)"
@@ -103,6 +104,12 @@ test-native-sanitize: build-native-sanitize
 # The sanitizer builds are for test/native/sanitize.test.ts (mutated /proc input under ASan/UBSan).
 test: build build-native-sanitize
 	npx vitest run
+
+# A benchmark, not a test: every scenario with xenballoond and every peer (simulate --compare
+# peers), recorded in docs/benchmarks.md; prints numbers, asserts nothing.
+bench: build
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/simulate.js
 
 # A benchmark, not a test: prints numbers (see docs/benchmarks.md), asserts nothing.
 bench-xenstore: build

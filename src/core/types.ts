@@ -32,6 +32,11 @@ export interface DomainObservation {
   targetKib: number | null;
   /** memory/videoram (HVM), counted inside maxmem by libxl; 0 when absent. */
   videoramKib: number;
+  /**
+   * outstanding_pages * 4: memory claimed for this domain (being built) and not populated yet.
+   * Host free memory already excludes it; optional (0 when absent).
+   */
+  outstandingKib?: number;
   dying: boolean;
   shutdown: boolean;
   hvm: boolean;

@@ -1,0 +1,139 @@
+/**
+ * Why the core decided what it did: one record for the host, one per domain, one per
+ * reservation. `xenballoonctl explain/status/plan`, the daemon's logs and the simulator's
+ * launcher all read this. Memory in KiB, times in ms.
+ */
+import type { ReportFormat } from '../report/types.js';
+import type { Estimator } from '../policy/schema.js';
+import type { Rates } from './state.js';
+
+/** Which limit set the domain's allocation (before smoothing). */
+export type Bound =
+  /** its floor (min, or min_usable above its kernel) */
+  | 'min'
+  /** its ceiling (max / static-max) */
+  | 'max'
+  /** its need (estimate + headroom), fully met */
+  | 'need'
+  /** memory was short: it got a weighted share of what was contested */
+  | 'share'
+  /** its need is unknown (no or stale report): target held */
+  | 'hold'
+  /** it cannot shrink: counted at what it holds */
+  | 'stuck'
+  /** it could not grow: offered no more than it holds until the retry time */
+  | 'ceiling'
+  /** not managed: its memory counts as fixed */
+  | 'unmanaged';
+
+/** What kept the new target from being the allocation this step. */
+export type Limiter =
+  | 'none'
+  /** change smaller than the hysteresis */
+  | 'deadband'
+  /** shrink limited by rate.down */
+  | 'rate-down'
+  /** growth limited by rate.up */
+  | 'rate-up'
+  /** growth limited by memory free now (two-phase: grow only into freed memory) */
+  | 'free-memory'
+  /** stuck: its target is left for it to reach */
+  | 'stuck';
+
+export type UnmanagedReason = 'dom0' | 'policy' | 'dying' | 'shutdown' | 'invalid';
+
+export type ReportState = 'fresh' | 'stale' | 'none';
+
+export interface DomainExplanation {
+  domid: number;
+  name: string;
+  managed: boolean;
+  unmanagedReason: UnmanagedReason | null;
+  /** What it holds now (tot_pages, less videoram). */
+  currentKib: number;
+  /** memory/target as observed; null if absent. */
+  targetKib: number | null;
+  /** The target after this step (equal to targetKib when unchanged); null when unmanaged. */
+  newTargetKib: number | null;
+  /** Where the allocation wants it (the new target moves toward it). */
+  desiredKib: number | null;
+  /** Estimate + headroom (after pressure), clamped to [min, max]; null when unknown. */
+  needKib: number | null;
+  /** Estimate without headroom (kernel footprint + estimator x factor, or the pressure floor). */
+  coreNeedKib: number | null;
+  estimator: Estimator | null;
+  /** The estimator's value (guest-visible KiB, before factor). */
+  estimateKib: number | null;
+  overheadKib: number | null;
+  headroomKib: number | null;
+  pressureFloorKib: number | null;
+  minKib: number | null;
+  maxKib: number | null;
+  weight: number | null;
+  /** desired - min: what it got above its floor. */
+  shareKib: number | null;
+  bound: Bound;
+  limiter: Limiter;
+  /** stuck, uncooperative, pressure, active, hold, stale, reset, no-report. */
+  flags: string[];
+  report: { state: ReportState; ageMs: number | null; format: ReportFormat | null };
+  rates: Rates | null;
+}
+
+export interface HostExplanation {
+  totalKib: number;
+  /** physinfo free + scrub - outstanding claims. */
+  freeKib: number;
+  scrubKib: number;
+  outstandingKib: number;
+  reserveKib: number;
+  /** Held (unexpired) reservations. */
+  reservedKib: number;
+  /** The part of them the allocation set aside (the rest waits for active domains). */
+  honouredKib: number;
+  /** Memory of unmanaged domains (current + growth they were promised). */
+  fixedKib: number;
+  /** What managed domains hold. */
+  managedKib: number;
+  /** free + managed - reserve - unmanaged growth: what managed domains can share. */
+  budgetKib: number;
+  /** budget - honoured reservations. */
+  allocatableKib: number;
+  allocatedKib: number;
+  minsKib: number;
+  needsKib: number;
+  /** needs - allocatable, when positive. */
+  shortKib: number;
+  /** Allocatable memory nobody was given (kept free). */
+  surplusKib: number;
+  /** Memory targets above current still promise (after this step). */
+  promisedKib: number;
+  /** Free memory growth could use this step (after reserve, promises, reservations). */
+  growthRoomKib: number;
+  /** The minimums alone do not fit. */
+  overcommitted: boolean;
+}
+
+export type ReservationState = 'ready' | 'pending' | 'impossible' | 'expired';
+
+export interface ReservationExplanation {
+  id: string;
+  kib: number;
+  /**
+   * ready: free memory (less the reserve and what targets still promise) covers this and every
+   * earlier reservation now; create the domain. pending: not yet, memory is being freed (or
+   * kept for domains under pressure, see reason). impossible: even with every running domain at
+   * its floor it does not fit (reason says by how much). expired: past expiresAtMs, ignored.
+   */
+  state: ReservationState;
+  reason: string | null;
+  ageMs: number;
+}
+
+export interface Explanation {
+  atMs: number;
+  intervalMs: number;
+  host: HostExplanation;
+  domains: DomainExplanation[];
+  reservations: ReservationExplanation[];
+}

@@ -1,0 +1,32 @@
+/**
+ * The decision core: `step(state, observation, policy, nowMs)` -> { state, actions, explanation }.
+ * Pure (no clock, file or socket), deterministic, O(n log n) in the number of domains. The
+ * daemon, the simulator and the benchmarks all run this same code. docs/policy.md explains the
+ * algorithm and its formulas.
+ */
+export { step, evaluateReservations, type StepResult } from './step.js';
+export { initialState, type CoreState, type DomainState, type Rates, type Sample } from './state.js';
+export type {
+  Bound,
+  DomainExplanation,
+  Explanation,
+  HostExplanation,
+  Limiter,
+  ReportState,
+  ReservationExplanation,
+  ReservationState,
+  UnmanagedReason,
+} from './explain.js';
+export type {
+  Action,
+  DomainFlag,
+  DomainObservation,
+  HostObservation,
+  Observation,
+  ReservationObservation,
+} from './types.js';
+export { xenlinuxMinimumKib, resolveLimits } from './limits.js';
+export { estimate, estimateWithFallback } from './need.js';
+export { waterfill } from './waterfill.js';
+export { allocate } from './allocate.js';
+export { MAXMEM_SLACK_KIB } from './domain.js';

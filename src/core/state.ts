@@ -1,0 +1,68 @@
+/**
+ * What the core remembers between steps. Immutable: `step` returns a new CoreState and never
+ * changes the one it was given, so a caller may keep, compare or replay states.
+ */
+
+/** Counters from one guest report, kept to derive rates from consecutive reports. */
+export interface Sample {
+  atMs: number;
+  uptimeS: number | null;
+  pswpin: number | null;
+  pgmajfault: number | null;
+  refault: number | null;
+  psiSomeUs: number | null;
+  psiSomeAvg10: number | null;
+}
+
+/** Rates derived from the two reports at least a second apart; null where unknown. */
+export interface Rates {
+  swapInKibps: number | null;
+  majorFaultsPs: number | null;
+  refaultKibps: number | null;
+  /** Share of wall time some task was stalled on memory, 0..1. */
+  psiSome: number | null;
+  /** Time between the two reports the rates come from. */
+  spanMs: number;
+}
+
+export interface DomainState {
+  name: string;
+  /** Recent report samples, oldest first (at most a few). */
+  samples: readonly Sample[];
+  /** reportAtMs of the last report ingested (a new value means a new report). */
+  lastReportAtMs: number | null;
+  rates: Rates | null;
+  /** Times a reboot (counter or uptime going backwards) was seen. */
+  resets: number;
+  /** The guest kernel's own footprint: memory held minus MemTotal, last measured. */
+  overheadKib: number | null;
+  /** Need raised by pressure (absolute KiB), decaying after a quiet period; null when none. */
+  pressureFloorKib: number | null;
+  lastPressureMs: number | null;
+  lastRaiseMs: number | null;
+  /** Until then the domain counts as active (need rose or pressure seen): its need is protected. */
+  activeUntilMs: number | null;
+  /** Core need at the last step, to see it rise. */
+  lastCoreKib: number | null;
+  /** When a shrink / growth of this domain's target was last written (rate limits). */
+  lastDownMs: number | null;
+  lastUpMs: number | null;
+  /** Progress tracking: when and where the domain last was at, or moved toward, its target. */
+  progressAtMs: number;
+  progressCurrentKib: number;
+  stuck: boolean;
+  uncooperative: boolean;
+  /** A domain that could not grow is offered at most this much until untilMs. */
+  ceiling: { kib: number; untilMs: number } | null;
+  /** static-max as last seen (used if xenstore stops showing it). */
+  staticMaxKib: number | null;
+}
+
+export interface CoreState {
+  lastStepMs: number | null;
+  domains: ReadonlyMap<number, DomainState>;
+}
+
+export function initialState(): CoreState {
+  return { lastStepMs: null, domains: new Map() };
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { estimate, estimateWithFallback, initialState, step, xenlinuxMinimumKib, resolveLimits } from '../../src/core/index.js';
+import { ingest, sampleOf } from '../../src/core/signals.js';
+import { BUILTIN_SETTINGS } from '../../src/policy/index.js';
+import { domain, MiB, observation, policy, report } from './fixtures.js';
+
+describe('estimators', () => {
+  const r = report({ committedAs: 300, total: 1000, free: 200, available: 600, buffers: 50, cached: 300, shmem: 100, swapTotal: 1024, swapFree: 1000 });
+
+  it('committed_as is Committed_AS', () => {
+    expect(estimate('committed_as', r.mem)).toBe(300 * MiB);
+  });
+
+  it('used counts tmpfs (Shmem) as used, and swap in use', () => {
+    // 1000 - 200 free - 50 buffers - (300 cached - 100 shmem) + 24 swap used
+    expect(estimate('used', r.mem)).toBe((1000 - 200 - 50 - 200 + 24) * MiB);
+  });
+
+  it('used falls back to the one number Qubes guests publish', () => {
+    const q = report({ total: null, free: null, used: 420 });
+    expect(estimate('used', q.mem)).toBe(420 * MiB);
+  });
+
+  it('available is MemTotal - MemAvailable', () => {
+    expect(estimate('available', r.mem)).toBe(400 * MiB);
+  });
+
+  it('falls back to another estimator when the report lacks the preferred one', () => {
+    const q = report({ committedAs: null, total: null, free: null, available: null, used: 420 });
+    expect(estimateWithFallback('committed_as', q.mem)).toEqual({ estimator: 'used', kib: 420 * MiB });
+    const none = report({ committedAs: null, total: null, free: null, available: null });
+    expect(estimateWithFallback('committed_as', none.mem)).toBeNull();
+  });
+});
+
+describe('floors', () => {
+  it('follows the xenlinux minimum_target curve', () => {
+    expect(xenlinuxMinimumKib(1024 * MiB)).toBe(232 * MiB);
+    expect(xenlinuxMinimumKib(512 * MiB)).toBe(168 * MiB);
+    expect(xenlinuxMinimumKib(256 * MiB)).toBe(104 * MiB);
+    expect(xenlinuxMinimumKib(64 * MiB)).toBe(40 * MiB);
+    expect(xenlinuxMinimumKib(8192 * MiB)).toBe(552 * MiB);
+  });
+
+  it('keeps min_usable above the measured kernel footprint, never above max', () => {
+    const s = { ...BUILTIN_SETTINGS };
+    expect(resolveLimits(s, 1024 * MiB, null).minKib).toBe(96 * MiB);
+    expect(resolveLimits(s, 1024 * MiB, 120 * MiB).minKib).toBe(168 * MiB);
+    expect(resolveLimits({ ...s, max: { kind: 'kib', kib: 150 * MiB } }, 1024 * MiB, 120 * MiB).minKib).toBe(150 * MiB);
+    expect(resolveLimits({ ...s, min: { kind: 'auto' } }, 1024 * MiB, null).minKib).toBe(232 * MiB);
+    expect(resolveLimits({ ...s, min: { kind: 'fraction', fraction: 0.5 }, max: { kind: 'fraction', fraction: 0.75 } }, 1024 * MiB, null))
+      .toMatchObject({ minKib: 512 * MiB, maxKib: 768 * MiB });
+  });
+});
+
+describe('rates from consecutive reports', () => {
+  const at = (ms: number, pswpin: number, uptimeS: number) => sampleOf(report({ pswpin, uptimeS }), ms);
+
+  it('derives swap-in per second from counters (pages of 4 KiB)', () => {
+    const first = ingest([], at(0, 1000, 100));
+    const second = ingest(first.samples, at(2000, 1000 + 512, 102));
+    expect(second.rates?.swapInKibps).toBe(1024);
+    expect(second.reset).toBe(false);
+  });
+
+  it('treats a counter going backwards or uptime decreasing as a reboot: no negative, no huge rate', () => {
+    const a = ingest([], at(0, 50_000, 5000));
+    const rebootCounter = ingest(a.samples, at(1000, 10, 5001));
+    expect(rebootCounter.reset).toBe(true);
+    expect(rebootCounter.rates).toBeNull();
+    const rebootUptime = ingest(a.samples, at(1000, 60_000, 3));
+    expect(rebootUptime.reset).toBe(true);
+    const next = ingest(rebootUptime.samples, at(2000, 60_256, 4));
+    expect(next.rates?.swapInKibps).toBe(1024);
+  });
+
+  it('caps absurd rates', () => {
+    const a = ingest([], at(0, 0, 1));
+    const b = ingest(a.samples, at(1000, 2 ** 50, 2));
+    expect(b.rates?.swapInKibps).toBeLessThanOrEqual(64 * 1024 * 1024);
+  });
+});
+
+describe('need in the step', () => {
+  const obsWith = (r: ReturnType<typeof report>, atMs: number, current = 1024, extra: Partial<Parameters<typeof domain>[0]> = {}) =>
+    observation({ total: 8192, free: 4096 }, [domain({ domid: 1, current, staticMax: 4096, report: r, reportAtMs: atMs, ...extra })]);
+
+  it('is kernel footprint + estimate x factor + headroom', () => {
+    const p = policy('defaults: { need: { factor: 1.5, headroom: 20%, min_headroom: 8M } }');
+    const r = step(initialState(), obsWith(report({ committedAs: 400, total: 974, balloonCurrent: 1024, psiSomeUs: null }), 0), p, 0);
+    const d = r.explanation.domains[0];
+    expect(d?.overheadKib).toBe(50 * MiB);
+    expect(d?.coreNeedKib).toBe((50 + 600) * MiB);
+    expect(d?.needKib).toBe((50 + 600 + 120) * MiB);
+  });
+
+  it('holds the target when the report is stale or missing, and says so', () => {
+    const p = policy('defaults: { need: { stale_after: 10s } }');
+    const stale = step(initialState(), obsWith(report({ committedAs: 100 }), 0, 2000, { target: 2000 }), p, 60_000);
+    const d = stale.explanation.domains[0];
+    expect(d?.bound).toBe('hold');
+    expect(d?.flags).toEqual(expect.arrayContaining(['hold', 'stale']));
+    expect(stale.actions.filter((a) => a.kind === 'setTarget')).toEqual([]);
+    const none = step(initialState(), observation({ total: 8192, free: 4096 }, [domain({ domid: 1, current: 2000, staticMax: 4096 })]), p, 0);
+    expect(none.explanation.domains[0]?.flags).toContain('no-report');
+    expect(none.actions.filter((a) => a.kind === 'setTarget')).toEqual([]);
+  });
+
+  it('raises the need fast under pressure and lets it decay slowly after a quiet period', () => {
+    const p = policy('defaults: { pressure: { swap_in: 1M/s, step: 64M, quiet: 10s, decay: 4M/s } }');
+    let state = initialState();
+    const base = { committedAs: 200, total: 974, balloonCurrent: 1024, psiSomeUs: null, uptimeS: 100 };
+    // Quiet first, then 100 MiB/s of swap-in while it already holds more than its estimate.
+    state = step(state, obsWith(report({ ...base, pswpin: 0 }), 0), p, 0).state;
+    const hit = step(state, obsWith(report({ ...base, pswpin: 25_600, uptimeS: 101 }), 1000), p, 1000);
+    const raised = hit.explanation.domains[0];
+    expect(raised?.flags).toEqual(expect.arrayContaining(['pressure', 'pressure:swap-in', 'active']));
+    expect(raised?.pressureFloorKib).toBe(1024 * MiB + 100 * MiB);
+    expect(raised?.coreNeedKib).toBe(1124 * MiB);
+    // No more pressure: the floor holds for the quiet period, then decays at 4 MiB/s.
+    state = hit.state;
+    let floor = raised?.pressureFloorKib ?? 0;
+    for (let t = 2000; t <= 10_000; t += 1000) {
+      const r = step(state, obsWith(report({ ...base, pswpin: 25_600, uptimeS: 100 + t / 1000 }), t), p, t);
+      state = r.state;
+      expect(r.explanation.domains[0]?.pressureFloorKib).toBe(floor);
+    }
+    const r = step(state, obsWith(report({ ...base, pswpin: 25_600, uptimeS: 112 }), 12_000), p, 12_000);
+    const after = r.explanation.domains[0]?.pressureFloorKib ?? 0;
+    expect(after).toBeLessThan(floor);
+    expect(floor - after).toBeLessThanOrEqual(2 * 4 * MiB + 1);
+    floor = after;
+  });
+
+  it('never lets a guest claiming pressure and a huge need past its max', () => {
+    const p = policy('defaults: { max: 2G }');
+    let state = initialState();
+    state = step(state, obsWith(report({ committedAs: 10 ** 7, pswpin: 0, psiSomeUs: null }), 0), p, 0).state;
+    const r = step(state, obsWith(report({ committedAs: 10 ** 7, pswpin: 10 ** 12, psiSomeUs: null, uptimeS: 101 }), 1000), p, 1000);
+    const d = r.explanation.domains[0];
+    expect(d?.needKib).toBe(2 * 1024 * MiB);
+    for (const a of r.actions) if (a.kind === 'setTarget') expect(a.kib).toBeLessThanOrEqual(2 * 1024 * MiB);
+  });
+});
