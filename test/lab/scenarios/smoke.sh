@@ -2,18 +2,20 @@
 # `make lab-smoke`: the real Xen host works end to end with our libxenctrl binding.
 # Two PV guests (128 MiB, maxmem 256 MiB); the binding's physinfo and per-domain memory and
 # flags agree with `xl info`/`xl list`; guests follow `xl mem-set` and our own path
-# (setMaxmem + memory/target), and maxmem caps them; the guest reporter publishes, if the
-# guest initrd carries it; both guests shut down cleanly and no console shows an OOM kill.
+# (setMaxmem + memory/target), and maxmem caps them; the guest reporter publishes and eatmem
+# runs, if the guest initrd carries them; both guests shut down cleanly and no console shows an
+# OOM kill.
 set -euo pipefail
 . "$LAB_ROOT/test/lab/dom0-lib.sh"
 # One node process per batch of steps: node takes seconds to start in an emulated dom0.
 check() { node test/lab/scenarios/xenctrl-check.mjs "$@"; }
 GUESTS="smoke1 smoke2"
 
-for g in $GUESTS; do
-  lab_say "creating $g"
-  lab_guest_create "$g" 128 256
-done
+# smoke2 starts its reporter through the kernel command line (lab_boot), smoke1 by default.
+lab_say "creating smoke1"
+lab_guest_create smoke1 128 256
+lab_say "creating smoke2"
+lab_guest_create smoke2 128 256 lab_boot=xenballoon-report,--interval,2
 lab_say "binding vs xl while the guests boot, then ballooning"
 check compare
 for g in $GUESTS; do lab_guest_wait_ready "$g"; done
@@ -46,6 +48,14 @@ else
   probe=$(xenstore-read "/local/domain/$id/data/lab/probe")
   [ "$probe" = "hello from $id" ] || lab_fail "guest probe read back as '$probe'"
   lab_say "guest-written data/lab/probe: $probe"
+fi
+
+if lab_guest_run smoke1 120 'command -v eatmem' >/dev/null; then
+  lab_say "eatmem in smoke1's background (lab_guest_start), publishing its chunk"
+  id=$(lab_domid smoke1)
+  lab_guest_start smoke1 'eatmem --max 32M --rounds 3 --sleep-max 1 --seed 7 --publish'
+  lab_wait_for 120 "smoke1's eatmem to publish data/eatmem/chunk" xenstore-read "/local/domain/$id/data/eatmem/chunk"
+  lab_say "smoke1 data/eatmem/chunk: $(xenstore-read "/local/domain/$id/data/eatmem/chunk") KiB"
 fi
 
 for g in $GUESTS; do lab_guest_shutdown "$g"; done
