@@ -109,6 +109,22 @@ function loadNatives(library: string): Natives {
   return natives;
 }
 
+/**
+ * The struct layouts for the release xc_version(XENVER_version) reported, or the one-line
+ * refusal for a release (or CPU architecture) whose layouts were never verified.
+ */
+export function layoutForVersion(xenVersion: number, arch: string = process.arch): XenctrlLayout {
+  const release = releaseFromVersion(xenVersion);
+  const layout = layoutFor(release, arch);
+  if (!layout) {
+    throw new XenctrlOpenError(
+      'version',
+      `unsupported Xen ${release} on ${arch}: xenballoond reads libxenctrl structs whose layout it has verified for Xen ${supportedReleases().join(', ')} on x64 only`,
+    );
+  }
+  return layout;
+}
+
 /** Call a native function on a worker thread; errno is only valid inside koffi's callback. */
 function callAsync<T>(fn: NativeFn, ...args: unknown[]): Promise<{ ret: T; errno: number }> {
   return new Promise((resolve, reject) => {
@@ -201,16 +217,13 @@ export class XenctrlHypervisor implements Hypervisor {
       const e = describeErrno(v.errno);
       return fail(new XenctrlOpenError('interface', `cannot open libxenctrl: xc_version failed: ${e.text} — ${OPEN_HINT}`, e.code));
     }
-    const release = releaseFromVersion(v.ret);
-    const layout = layoutFor(release);
-    if (!layout) {
-      return fail(
-        new XenctrlOpenError(
-          'version',
-          `unsupported Xen ${release}: xenballoond reads libxenctrl structs whose layout it has verified for Xen ${supportedReleases().join(', ')} only`,
-        ),
-      );
+    let layout: XenctrlLayout;
+    try {
+      layout = layoutForVersion(v.ret);
+    } catch (err) {
+      return fail(err as XenctrlOpenError);
     }
+    const release = releaseFromVersion(v.ret);
     const extra = Buffer.alloc(XEN_EXTRAVERSION_LEN);
     const ev = await callAsync<number>(natives.version, xch, XENVER_EXTRAVERSION, extra);
     const nul = extra.indexOf(0);

@@ -7,11 +7,12 @@ set -u
 . /run/lab/input/env
 . /run/lab/input/args.sh
 export LAB_ROOT LAB_IMG LAB_RESULTS=/run/lab
+for v in $(compgen -v | grep '^LAB_'); do export "$v"; done
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/run/home TMPDIR=/run/tmp
 XEN_BIN=/usr/lib/xen-$LAB_XEN_VERSION/bin
 
-mark() { echo "$1 $(cut -d' ' -f1 /proc/uptime) $(date +%s.%N)" >>/run/lab/marks; }
+mark() { echo "$1 $(cut -d' ' -f1 /proc/uptime) $EPOCHREALTIME" >>/run/lab/marks; }
 log() { echo "run.sh: $*"; }
 # A toolstack step that fails ends the run: the scenario never starts (status file says why).
 die() {
@@ -23,9 +24,9 @@ die() {
 wait_for() {
   local limit=$1 what=$2 end
   shift 2
-  end=$(($(date +%s) + limit))
+  end=$((EPOCHSECONDS + limit))
   until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$end" ] || return 1
+    [ "$EPOCHSECONDS" -lt "$end" ] || return 1
     sleep 0.2
   done
 }
@@ -34,6 +35,10 @@ mkdir -p /var/lib/xen /var/log/xen /var/lib/xenstored /run/xen /run/xenstored /r
   "$HOME" "$TMPDIR" /run/lab/guests /run/lab/dom0
 ln -sfn /run /var/run
 ln -sfn /run/lock /var/lock
+# QEMU 7.2's emulated AVX2 crashed libc string routines in dom0 at random (see run.sh).
+if grep -qw avx /proc/cpuinfo && [ "${LAB_ALLOW_AVX:-}" != 1 ]; then
+  die "AVX is visible to dom0: under QEMU 7.2's emulation glibc's AVX2 routines crash processes at random; keep Xen's GDS mitigation on (no spec-ctrl=no) or set LAB_ALLOW_AVX=1"
+fi
 grep -q ' /proc/xen ' /proc/mounts || mount -t xenfs xenfs /proc/xen || die "mount xenfs on /proc/xen"
 
 log "starting xenstored"
@@ -67,6 +72,8 @@ for d in $(timeout 30 xl list 2>/dev/null | awk 'NR > 1 && $2 != 0 { print $1 }'
   timeout 30 xl destroy "$d" >/dev/null 2>&1 || log "xl destroy $d failed"
 done
 timeout 20 xl list >/run/lab/dom0/xl-list-end.txt 2>&1
+# xl's own logs (one per domain from the `xl create` monitor) live on dom0's tmpfs /var.
+mkdir -p /run/lab/dom0/xen-logs && cp -r /var/log/xen/. /run/lab/dom0/xen-logs/ 2>/dev/null
 [ -s /run/xenconsoled.pid ] && kill "$(cat /run/xenconsoled.pid)" 2>/dev/null
 sleep 0.5
 mark end
