@@ -41,7 +41,7 @@ export function explainLines(d: DomainExplanation, host: Explanation['host']): s
       d.estimateKib !== null && d.estimator ? `${d.estimator} ${m(d.estimateKib)}` : null,
       d.overheadKib !== null ? `kernel ${m(d.overheadKib)}` : null,
       d.headroomKib !== null ? `headroom ${m(d.headroomKib)}` : null,
-      d.pressureFloorKib !== null ? `pressure floor ${m(d.pressureFloorKib)}` : null,
+      d.pressureBoostKib !== null ? `pressure boost ${m(d.pressureBoostKib)}` : null,
     ].filter(Boolean);
     lines.push(`need: ${m(d.needKib)}${parts.length ? ` (${parts.join(', ')})` : ''}`);
   }
