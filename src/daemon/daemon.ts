@@ -281,6 +281,8 @@ export class Daemon {
         last_step_duration_ms: this.lastStepDurationMs === null ? null : Math.round(this.lastStepDurationMs * 100) / 100,
         last_error: this.lastError,
         stalled: this.stalled,
+        rss_kib: Math.round(process.memoryUsage.rss() / 1024),
+        heap_used_kib: Math.round(process.memoryUsage().heapUsed / 1024),
       },
       host: {
         total_kib: h?.totalKib ?? 0,
