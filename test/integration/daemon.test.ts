@@ -4,7 +4,9 @@
  * test policy), never in wall-clock thresholds; every wait is a condition with a generous timeout.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotifySocket } from '../helpers/notify-socket.js';
 import { ctlPath, MAX_SHRINK_PER_STEP_KIB, MiB, Rig, runCtl, settled, waitFor, type Daemon } from './harness.js';
 
 describe('xenballoond on a simulated host', () => {
@@ -192,5 +194,22 @@ describe('kill -9 and restart', () => {
     });
     const st = await d2.status();
     for (const id of doms) expect(st.domains.find((x) => x.domid === id)?.managed).toBe(true);
+  });
+});
+
+describe('under systemd (Type=notify, WatchdogSec)', () => {
+  const rig = new Rig();
+  beforeAll(() => rig.start());
+  afterAll(() => rig.cleanup());
+
+  it('says READY once started, pings the watchdog while steps complete, and STOPPING on SIGTERM', async () => {
+    const sock = new NotifySocket(join(rig.dir, 'notify.sock'));
+    rig.cleanups.push(async () => sock.close());
+    const d = await rig.startDaemon([], { ...process.env, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '1000000' });
+    await waitFor('READY=1', () => sock.drain().some((m) => /^READY=1\nSTATUS=managing \d+ domains$/.test(m)));
+    await waitFor('two watchdog pings', () => sock.drain().filter((m) => m === 'WATCHDOG=1').length >= 2);
+    await d.stop();
+    expect(sock.drain()).toContain('STOPPING=1');
+    expect(await d.proc.exited).toBe(0);
   });
 });

@@ -48,8 +48,8 @@ interface Proc {
   running(): boolean;
 }
 
-function startProc(args: string[]): Proc {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function startProc(args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -142,11 +142,11 @@ export class Rig {
   }
 
   /** The real xenballoond against the host; resolves once its control socket answers. */
-  async startDaemon(extra: string[] = []): Promise<Daemon> {
+  async startDaemon(extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     const proc = startProc([
       daemonPath, '--xenstore', join(this.dir, 'xenstored.sock'), '--hypervisor', `sim:${join(this.dir, 'hypervisor.sock')}`,
       '--control', this.control, '--policy', this.policy, '--log-level', 'debug', '--log-format', 'json', ...extra,
-    ]);
+    ], env);
     const d = new Daemon(proc, this.control);
     this.cleanups.push(() => stopProc(proc));
     await waitFor('xenballoond ready', async () => {
