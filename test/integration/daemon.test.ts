@@ -3,11 +3,12 @@
  * operator relies on, end to end. Time is asserted in daemon steps (its interval is 500 ms in the
  * test policy), never in wall-clock thresholds; every wait is a condition with a generous timeout.
  */
+import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotifySocket } from '../helpers/notify-socket.js';
-import { ctlPath, MAX_SHRINK_PER_STEP_KIB, MiB, Rig, runCtl, settled, waitFor, type Daemon } from './harness.js';
+import { ctlPath, daemonPath, MAX_SHRINK_PER_STEP_KIB, MiB, Rig, runCtl, settled, waitFor, type Daemon } from './harness.js';
 
 describe('xenballoond on a simulated host', () => {
   const rig = new Rig();
@@ -16,7 +17,7 @@ describe('xenballoond on a simulated host', () => {
 
   beforeAll(async () => {
     await rig.start();
-    d = await rig.startDaemon();
+    d = await rig.startDaemon(['--metrics', '127.0.0.1:0']);
   });
   afterAll(() => rig.cleanup());
 
@@ -69,6 +70,54 @@ describe('xenballoond on a simulated host', () => {
     const steps = targets.values.slice(1).map((v, i) => (targets.values[i] as number) - v);
     expect(steps.length).toBeGreaterThan(3);
     for (const dec of steps) expect(dec).toBeLessThanOrEqual(MAX_SHRINK_PER_STEP_KIB);
+  });
+
+  it('shows its view through status --json, top and explain', async () => {
+    const js = await runCtl(['--control', rig.control, 'status', '--json']);
+    expect(js.code).toBe(0);
+    const st = JSON.parse(js.stdout) as { host: Record<string, number>; domains: Record<string, unknown>[] };
+    expect(st.host).toMatchObject({ total_kib: 2048 * MiB });
+    expect(st.domains.find((x) => x.name === 'steady-1')).toMatchObject({
+      domid: steady1, current_kib: expect.any(Number), target_kib: expect.any(Number), need_kib: expect.any(Number), managed: true,
+    });
+    const top = await runCtl(['--control', rig.control, 'top', '--iterations', '2', '--delay', '200ms']);
+    expect(top.code).toBe(0);
+    expect(top.stdout.match(/^host: total 2048M {2}free \d+M .*reserved \d+M/gm)).toHaveLength(2);
+    expect(top.stdout).toMatch(/^NAME +ID +CURRENT +TARGET +NEED +MIN +MAX +WEIGHT +SWAPIN +PSI +FLAGS$/m);
+    expect(top.stdout).toMatch(/^steady-1 +\d+ +\d+M +\d+M +\d+M +\d+M +1024M +100 /m);
+    const ex = await runCtl(['--control', rig.control, 'explain', 'steady-1']);
+    expect(ex.code).toBe(0);
+    expect(ex.stdout).toMatch(/^steady-1 \(domain \d+\): current \d+M, target \d+M, need \d+M/);
+    expect(ex.stdout).toMatch(/need: \d+(\.\d+)? MiB \(committed_as/);
+    const missing = await runCtl(['--control', rig.control, 'explain', 'no-such-domain']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no domain named or numbered 'no-such-domain'/);
+  });
+
+  it('serves Prometheus metrics on the --metrics address', async () => {
+    const line = d.logs().find((l) => /xenballoond started/.test(l.msg));
+    const addr = line?.metrics as string;
+    expect(addr).toMatch(/^127\.0\.0\.1:\d+$/);
+    const body = await (await fetch(`http://${addr}/metrics`)).text();
+    expect(body).toMatch(/^xenballoond_host_total_kib 2097152$/m);
+    expect(body).toMatch(new RegExp(`^xenballoond_domain_target_kib\\{domid="${steady1}",name="steady-1"\\} \\d+$`, 'm'));
+    expect(body).toMatch(/^xenballoond_steps_total \d+$/m);
+    expect(body).toMatch(/^xenballoond_actions_total\{kind="setTarget"\} \d+$/m);
+    expect(body).toMatch(/^xenballoond_step_duration_seconds_count \d+$/m);
+    expect(body).toMatch(/^xenballoond_process_resident_memory_bytes \d+/m);
+  });
+
+  it('refuses to start without xenstored, in one line', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, [daemonPath, '--xenstore', join(rig.dir, 'no-xenstored.sock'), '--hypervisor',
+        `sim:${join(rig.dir, 'hypervisor.sock')}`, '--control', join(rig.dir, 'other.sock'), '--policy', rig.policy], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      c.on('exit', (code) => resolve({ code, stderr: err }));
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^xenballoond: cannot connect to xenstored at .*no-xenstored\.sock \(\w+\): is xenstored running\?/);
   });
 
   it('grants a reservation by ballooning others down, and fails one that cannot be met with the reason', async () => {
