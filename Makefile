@@ -18,6 +18,7 @@ help:
 	@echo "make build   compile TypeScript to dist/ and native/ to build/bin/"
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
+	@echo "make bench-core  time the decision core per step for 10..10,000 domains"
 
 setup: setup-apt $(NPM_STAMP)
 
@@ -104,6 +105,10 @@ test: build build-native-sanitize
 lint: $(NPM_STAMP)
 	npx tsc -p tsconfig.check.json
 	npx eslint .
+
+# A benchmark, not a test: prints the core's time per step (docs/benchmarks.md keeps results).
+bench-core: build-ts
+	node dist/bench/core.js
 
 clean:
 	rm -rf dist build
