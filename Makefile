@@ -10,7 +10,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make l
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench bench-core bench-xenstore bench-xenstored
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -18,7 +18,10 @@ help:
 	@echo "make build   compile TypeScript to dist/ and native/ to build/bin/"
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
-	@echo "make bench-core  time the decision core per step for 10..10,000 domains"
+	@echo "make bench   run every simulator scenario with xenballoond and its peers; tables in docs/benchmarks.md"
+	@echo "make bench-core  time the decision core per step for 10..10,000 domains (prints numbers)"
+	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
+	@echo "make bench-xenstored  print requests/s and watch latency of our xenstore server"
 
 setup: setup-apt $(NPM_STAMP)
 
@@ -102,13 +105,30 @@ test-native-sanitize: build-native-sanitize
 test: build build-native-sanitize
 	npx vitest run
 
+# A benchmark, not a test: every scenario with xenballoond and every peer (simulate --compare
+# peers), recorded in docs/benchmarks.md; prints numbers, asserts nothing.
+bench: build
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/simulate.js
+
+# A benchmark, not a test: prints numbers (see docs/benchmarks.md), asserts nothing.
+bench-xenstore: build
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/xenstore.js
+
 lint: $(NPM_STAMP)
 	npx tsc -p tsconfig.check.json
 	npx eslint .
 
 # A benchmark, not a test: prints the core's time per step (docs/benchmarks.md keeps results).
 bench-core: build-ts
-	node dist/bench/core.js
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/core.js
 
 clean:
 	rm -rf dist build
+
+# Speed of our xenstore server (prints numbers, asserts nothing; BENCH_MS=… per measurement).
+bench-xenstored: build-ts
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/xenstored.js

@@ -12,6 +12,10 @@ interface CommandModule {
 }
 
 const commands: Record<string, () => Promise<CommandModule>> = {
+  'sim-create': () => import('./commands/sim-create.js'),
+  'sim-destroy': () => import('./commands/sim-destroy.js'),
+  'sim-host': () => import('./commands/sim-host.js'),
+  simulate: () => import('./commands/simulate.js'),
   xenstored: () => import('./commands/xenstored.js'),
   policy: () => import('./commands/policy.js'),
   plan: () => import('./commands/plan.js'),

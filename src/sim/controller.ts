@@ -31,6 +31,8 @@ export interface LaunchRequest {
   /** Its maxmem / static-max, KiB. */
   maxmemKib: number;
   name: string;
+  /** vCPUs, where a system sizes its request by them (qmemman adds 1.5 MiB each); default per peer. */
+  vcpus?: number;
 }
 
 export interface Controller {

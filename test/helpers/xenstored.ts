@@ -1,7 +1,7 @@
 /**
  * Test helpers for our xenstore server, for every test that needs a xenstored:
  * - startXenstored(): the built `xenballoonctl xenstored` as a child process in a fresh temp
- *   dir, ready (its socket answers) when the promise resolves;
+ *   dir, ready (booted, every socket answers) when the promise resolves;
  * - startInProcessXenstored(): the same set-up inside the test process (faster, and gives the
  *   test the XenstoredServer object);
  * - runXenstoreTool(): a real xenstore-* CLI tool against a socket, asynchronously (never
@@ -70,7 +70,15 @@ export async function startXenstored(options: StartOptions = {}): Promise<Xensto
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitForXenstored(socket, READY_TIMEOUT_MS, () => (running ? undefined : `xenstored exited early: ${stderr}`));
+    // Ready = fully booted (every domain provisioned and introduced), which the server logs
+    // after its sockets already answer.
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (!stderr.includes('"msg":"xenstored ready"')) {
+      if (!running) throw new Error(`xenstored exited early: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`xenstored did not get ready within ${READY_TIMEOUT_MS} ms: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitForXenstored(socket, READY_TIMEOUT_MS);
     for (const p of domainSockets.values()) await waitForXenstored(p, READY_TIMEOUT_MS);
   } catch (err) {
     await stop();

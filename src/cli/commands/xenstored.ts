@@ -61,6 +61,12 @@ export async function run(argv: string[]): Promise<number> {
     seen.add(d.domid);
   }
 
+  // Listen for signals before the socket exists, so a client that sees the socket can always
+  // stop the server cleanly.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   const log = pino({ name: 'xenstored', level }, pino.destination(2));
   const server = new XenstoredServer({ logger: log });
   try {
@@ -72,10 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   log.info({ socket: values.socket, domains: Object.fromEntries(domains.map((d) => [d.domid, d.path])) }, 'xenstored ready');
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await stopped;
   log.info({ signal, ...server.stats() }, 'stopping');
   await server.close();
   return 0;

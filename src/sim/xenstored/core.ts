@@ -178,7 +178,11 @@ export class XenstoreCore {
       return;
     }
     conn.deliverReply(frame.type, frame.reqId, frame.txId, result.payload);
-    result.after?.();
+    try {
+      result.after?.();
+    } catch (err) {
+      this.log.error({ err, type: frame.type, domid: conn.domid }, 'follow-up of a request failed unexpectedly');
+    }
   }
 
   private dispatch(conn: Connection, frame: Frame): Result {
@@ -214,7 +218,9 @@ export class XenstoreCore {
       case XsType.DIRECTORY_PART: {
         if (countNuls(p) !== 2) throw new XsError('EINVAL');
         const [path, off] = decodeStrings(p) as [string, string];
-        return { payload: ops.directoryPart(ctx, path, Math.max(0, cAtoi(off))) };
+        // xenstored reads the offset as unsigned: a negative one lies past the end.
+        const offset = cAtoi(off);
+        return { payload: ops.directoryPart(ctx, path, offset < 0 ? Infinity : offset) };
       }
       case XsType.GET_PERMS:
         return { payload: Buffer.from(ops.getPerms(ctx, onlyArg(p)).map((x) => `${formatPerm(x)}\0`).join(''), 'latin1') };
@@ -382,7 +388,14 @@ export class XenstoreCore {
       }
       if (tx.conflicts()) throw new XsError('EAGAIN');
       tx.apply();
-      this.fire(tx.events);
+      // Like xenstored, a commit fires once per changed node, however often it was changed.
+      const seen = new Set<string>();
+      this.fire(tx.events.filter((ev) => {
+        const key = `${ev.exact ? 1 : 0}${ev.path}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      }));
     }
     return { payload: OK };
   }

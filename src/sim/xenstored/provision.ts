@@ -1,11 +1,12 @@
 /**
  * What the toolstack writes into xenstore for dom0 and for a new guest, reproduced so that a
  * guest on our server sees the permissions it would see under xl/libxl (libxl__domain_make):
- * - `/local/domain/<id>` and its `device/`, `control/`, `memory/` are owned by dom0 and
- *   readable by the guest (`n0 r<id>`): it cannot write `memory/target` or add keys at its top
- *   level;
- * - `data/`, `drivers/`, `feature/`, `attr/`, `error/` and `control/shutdown` & co. are owned
- *   by the guest (`n<id>`): it writes there, other guests see nothing.
+ * - `/local/domain/<id>` and its `cpu/`, `memory/`, `device/`, `control/` are owned by dom0
+ *   and readable by the guest (`n0 r<id>`): it cannot write `memory/target` or add keys at its
+ *   top level;
+ * - `data/`, `drivers/`, `feature/`, `attr/`, `error/`, `control/shutdown` & co. and
+ *   `device/suspend/event-channel` are owned by the guest (`n<id>`): it writes there, other
+ *   guests see nothing.
  */
 import type { XsPermission } from '../../xen/xenstore-types.js';
 import type { XenstoreSession } from './session.js';
@@ -48,17 +49,19 @@ export function provisionDomain(dom0: XenstoreSession, domid: number, options: P
     dom0.setPermissions(home, ro, tx);
     dom0.write(`${home}/domid`, String(domid), tx);
     dom0.write(`${home}/name`, options.name ?? `domain-${domid}`, tx);
-    for (const dir of ['device', 'control', 'memory']) {
+    for (const dir of ['cpu', 'memory', 'device', 'control']) {
       dom0.mkdir(`${home}/${dir}`, tx);
     }
-    for (const key of GUEST_CONTROL) {
-      dom0.mkdir(`${home}/control/${key}`, tx);
-      dom0.setPermissions(`${home}/control/${key}`, rw, tx);
+    for (const key of [...GUEST_CONTROL.map((k) => `control/${k}`), 'device/suspend/event-channel']) {
+      dom0.mkdir(`${home}/${key}`, tx);
+      dom0.setPermissions(`${home}/${key}`, rw, tx);
     }
     for (const dir of GUEST_OWNED) {
       dom0.mkdir(`${home}/${dir}`, tx);
       dom0.setPermissions(`${home}/${dir}`, rw, tx);
     }
+    dom0.write(`${home}/control/platform-feature-multiprocessor-suspend`, '1', tx);
+    dom0.write(`${home}/control/platform-feature-xs_reset_watches`, '1', tx);
     if (options.staticMaxKiB !== undefined) dom0.write(`${home}/memory/static-max`, String(options.staticMaxKiB), tx);
     if (options.targetKiB !== undefined) dom0.write(`${home}/memory/target`, String(options.targetKiB), tx);
   });

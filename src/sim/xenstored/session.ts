@@ -6,7 +6,7 @@
  * them.
  */
 import { decodeStrings, encodePathValue, encodeStrings, XsType, type XsErrorName } from '../../wire/index.js';
-import type { XsPermission } from '../../xen/xenstore-types.js';
+import type { XenstoreNodeOps, XsPermission } from '../../xen/xenstore-types.js';
 import { Connection, type XenstoreCore } from './core.js';
 import { XsRequestError } from './errors.js';
 import { formatPerm, fromXsPermission, parsePerm, toXsPermission } from './perms.js';
@@ -44,8 +44,9 @@ export class XenstoreSession extends Connection {
     core.attach(this);
   }
 
+  /** The value's bytes (a copy: the store's own value is never handed out). */
   read(path: string, tx = 0): Buffer {
-    return this.request(XsType.READ, encodeStrings([path], 'utf8'), tx, 'read', path);
+    return Buffer.from(this.request(XsType.READ, encodeStrings([path], 'utf8'), tx, 'read', path));
   }
 
   /** The value decoded as UTF-8. */
@@ -149,10 +150,22 @@ export class XenstoreSession extends Connection {
     this.request(XsType.RELEASE, encodeStrings([String(domid)]), 0, 'releaseDomain');
   }
 
+  /**
+   * This session as the promise-based XenstoreNodeOps that provisioning code takes (errors are
+   * XsRequestError, whose `code` is the errno name, e.g. 'ENOENT').
+   */
+  asNodeOps(): XenstoreNodeOps {
+    return {
+      mkdir: async (path) => this.mkdir(path),
+      getPermissions: async (path) => this.getPermissions(path),
+      setPermissions: async (path, perms) => this.setPermissions(path, perms),
+    };
+  }
+
   /** Sends a raw request; returns the reply's type and payload without interpreting errors. */
   raw(type: number, payload: Buffer, tx = 0): { type: number; payload: Buffer } {
     this.send(type, payload, tx);
-    return this.reply!;
+    return { type: this.reply!.type, payload: Buffer.from(this.reply!.payload) };
   }
 
   /** Queued watch events, oldest first; the queue is emptied. */

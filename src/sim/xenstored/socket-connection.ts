@@ -148,25 +148,32 @@ export class SocketConnection extends Connection {
     }
   }
 
-  /** Hands queued output to the socket while its own buffer is below the target. */
+  /**
+   * Hands queued output to the socket while its own buffer is below the target. A write the
+   * kernel takes at once leaves room for more; one that backs up ends the loop until 'drain'.
+   */
   private flush(): void {
-    if (this.closed || this.socket.destroyed) return;
-    let budget = SOCKET_BUFFER_TARGET - this.socket.writableLength;
-    const batch: Buffer[] = [];
-    while (this.outHead < this.out.length && budget > 0) {
-      const item = this.out[this.outHead++]!;
-      batch.push(item.buf);
-      budget -= item.buf.length;
-      if (item.isEvent) {
-        this.queuedEventBytes -= item.buf.length;
-        if (item.key !== undefined) {
-          const n = this.waitingEvents.get(item.key)! - 1;
-          if (n === 0) this.waitingEvents.delete(item.key);
-          else this.waitingEvents.set(item.key, n);
+    while (!this.closed && !this.socket.destroyed && this.outHead < this.out.length) {
+      let budget = SOCKET_BUFFER_TARGET - this.socket.writableLength;
+      if (budget <= 0) break;
+      const batch: Buffer[] = [];
+      while (this.outHead < this.out.length && budget > 0) {
+        const item = this.out[this.outHead++]!;
+        batch.push(item.buf);
+        budget -= item.buf.length;
+        if (item.isEvent) {
+          this.queuedEventBytes -= item.buf.length;
+          if (item.key !== undefined) {
+            const n = this.waitingEvents.get(item.key)! - 1;
+            if (n === 0) this.waitingEvents.delete(item.key);
+            else this.waitingEvents.set(item.key, n);
+          }
+        } else {
+          this.queuedReplies--;
         }
-      } else {
-        this.queuedReplies--;
       }
+      const more = this.socket.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+      if (!more) break;
     }
     if (this.outHead === this.out.length) {
       this.out = [];
@@ -175,7 +182,5 @@ export class SocketConnection extends Connection {
       this.out = this.out.slice(this.outHead);
       this.outHead = 0;
     }
-    if (batch.length === 1) this.socket.write(batch[0]!);
-    else if (batch.length > 1) this.socket.write(Buffer.concat(batch));
   }
 }

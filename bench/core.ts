@@ -5,14 +5,14 @@
  * step's actions, so every part of the core does its work. Goals: 1,000 domains < 5 ms/step,
  * 10,000 < 50 ms/step.
  *
- *   node dist/bench/core.js [--sizes 10,100,1000,10000] [--json]
+ *   node build/bench/bench/core.js [--sizes 10,100,1000,10000] [--json]
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { initialState, step, type CoreState } from '../core/index.js';
-import type { DomainObservation, Observation } from '../core/types.js';
-import { defaultPolicy } from '../policy/index.js';
-import type { GuestReport } from '../report/types.js';
+import { initialState, step, type CoreState } from '../src/core/index.js';
+import type { DomainObservation, Observation } from '../src/core/types.js';
+import { defaultPolicy } from '../src/policy/index.js';
+import type { GuestReport } from '../src/report/types.js';
 
 const MiB = 1024;
 

@@ -1,0 +1,109 @@
+/**
+ * xenballoonctl simulate --scenario NAME|FILE [--scenario ...] [--seed N] [--policy FILE]
+ *                       [--compare peers] [--json] [--out DIR] [--no-files]
+ *
+ * Runs a scenario on the simulated host in virtual time, in this process: xenballoond with its
+ * policy, and with --compare peers every peer on the same host, guests and workloads. Prints a
+ * table per scenario (or, with --json, {"scenario","seed","results":[...]} per scenario, one per
+ * line), and writes results and charts under build/sim/<scenario>/.
+ */
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { PolicyName } from '../../sim/controller.js';
+import { availablePolicies, ControllerUnavailable, createController, POLICY_ORDER } from '../../sim/controllers.js';
+import { formatTable, type ScenarioReport, writeOutputs } from '../../sim/harness/output.js';
+import { type RunOutput, runScenario } from '../../sim/harness/run.js';
+import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
+import { formatIssue, PolicyError } from '../../policy/index.js';
+import { UserError } from '../errors.js';
+
+export const summary = 'run a scenario on the simulated host, xenballoond and (--compare peers) the systems it is measured against';
+
+const USAGE = `usage: xenballoonctl simulate --scenario NAME|FILE [--scenario ...] [--seed N] [--policy FILE]
+                            [--compare peers] [--json] [--out DIR] [--no-files]
+
+  --scenario NAME|FILE  a scenario from config/scenarios (e.g. paper-eatmem-2g) or a YAML file; repeatable
+  --seed N              random seed (default: the scenario's); the same seed gives the same run
+  --policy FILE         xenballoond's policy (default: the shipped config/policy.yaml)
+  --compare peers       also run static, selfballoon, squeezed, qmemman, mom and proxmox
+  --json                print {"scenario","seed","results":[...]} per scenario (one per line)
+  --out DIR             where files go (default build/sim/<scenario>)
+  --no-files            write no files`;
+
+export async function run(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        scenario: { type: 'string', multiple: true },
+        seed: { type: 'string' },
+        policy: { type: 'string' },
+        compare: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        'no-files': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new UserError(`${(err as Error).message.split('\n')[0]}; run 'xenballoonctl simulate --help'`, 2);
+  }
+  const o = args.values;
+  if (o.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const scenarios = o.scenario ?? [];
+  if (scenarios.length === 0) throw new UserError("--scenario is required (e.g. --scenario paper-eatmem-2g); run 'xenballoonctl simulate --help'", 2);
+  if (o.compare !== undefined && o.compare !== 'peers') throw new UserError(`--compare takes 'peers', not '${o.compare}'`, 2);
+  let seedOverride: number | null = null;
+  if (o.seed !== undefined) {
+    if (!/^\d+$/.test(o.seed) || Number(o.seed) > 0xffffffff) throw new UserError(`--seed must be a whole number from 0 to 4294967295, not '${o.seed}'`, 2);
+    seedOverride = Number(o.seed);
+  }
+  if (o.out !== undefined && scenarios.length > 1) throw new UserError('--out takes one scenario; give it once per run', 2);
+  const loaded = scenarios.map((name) => {
+    try {
+      return loadScenario(name);
+    } catch (err) {
+      if (err instanceof ScenarioError) throw new UserError(err.message, 1);
+      throw err;
+    }
+  });
+  const policies: PolicyName[] = o.compare === 'peers' ? [...POLICY_ORDER] : ['xenballoond'];
+  const missing = policies.filter((p) => !availablePolicies().includes(p));
+  if (missing.length > 0) throw new UserError(`this build cannot run ${missing.join(', ')}: its controller is not built in`, 1);
+
+  for (const scenario of loaded) {
+    const seed = seedOverride ?? scenario.seed;
+    const runs: RunOutput[] = [];
+    for (const policy of policies) {
+      let controller;
+      try {
+        controller = await createController(policy, { policyFile: o.policy ?? null });
+      } catch (err) {
+        if (err instanceof ControllerUnavailable) throw new UserError(err.message, 1);
+        if (err instanceof PolicyError) {
+          const [first] = err.issues;
+          const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more: run 'xenballoonctl policy check ${o.policy ?? ''}')` : '';
+          throw new UserError(`${first ? formatIssue(first) : err.message}${more}`, 1);
+        }
+        throw err;
+      }
+      runs.push(runScenario(scenario, controller, { seed, timeline: !o['no-files'] }));
+    }
+    const report: ScenarioReport = { scenario: scenario.name, seed, results: runs.map((r) => r.result) };
+    const files = o['no-files'] ? [] : writeOutputs(resolve(o.out ?? join('build', 'sim', scenario.name)), report, runs);
+    if (o.json) {
+      process.stdout.write(JSON.stringify(report) + '\n');
+    } else {
+      process.stdout.write(`${scenario.name} (seed ${seed}, ${scenario.duration / 60_000} simulated minutes)\n`);
+      process.stdout.write(formatTable(report) + '\n');
+      if (files.length > 0) process.stdout.write(`charts and data: ${resolve(o.out ?? join('build', 'sim', scenario.name))}/\n`);
+      process.stdout.write('\n');
+    }
+  }
+  return 0;
+}
