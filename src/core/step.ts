@@ -40,6 +40,14 @@ function kib(x: unknown): number {
   return typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : 0;
 }
 
+/** The observation's domains by domid (a copy, sorted only if they are not already). */
+function sortedByDomid<T extends { domid: number }>(list: readonly T[]): T[] {
+  for (let i = 1; i < list.length; i++) {
+    if ((list[i - 1] as T).domid > (list[i] as T).domid) return [...list].sort((a, b) => a.domid - b.domid);
+  }
+  return list.slice();
+}
+
 function pageFloor(x: number): number {
   return Math.floor(x / 4) * 4;
 }
@@ -81,13 +89,13 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const reservedKib = held.reduce((s, r) => s + r.kib, 0);
 
   // Per-domain work, in domid order (deterministic whatever order the observation lists them).
-  const seen = new Set<number>();
-  const domains = [...observation.domains].sort((a, b) => a.domid - b.domid);
-  const works: DomainWork[] = domains.map((d) => {
-    const duplicate = seen.has(d.domid);
-    seen.add(d.domid);
-    return prepareDomain(d, state.domains.get(d.domid), { policy, nowMs, dtMs, duplicate });
-  });
+  const domains = sortedByDomid(observation.domains);
+  const ctx = { policy, nowMs, dtMs };
+  const works: DomainWork[] = new Array<DomainWork>(domains.length);
+  for (let i = 0; i < domains.length; i++) {
+    const d = domains[i] as (typeof domains)[number];
+    works[i] = prepareDomain(d, state.domains.get(d.domid), ctx, i > 0 && domains[i - 1]?.domid === d.domid);
+  }
   const managed = works.filter((w) => w.unmanagedReason === null);
   const unmanaged = works.filter((w) => w.unmanagedReason !== null);
 
@@ -278,23 +286,26 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     overcommitted: alloc.overcommitted,
   };
 
-  const planOf = new Map(plans.map((p) => [p.w.domid, p]));
-  const explanationDomains: DomainExplanation[] = works.map((w) => explainDomain(w, planOf.get(w.domid)));
 
   const nextDomains = new Map<number, DomainState>();
   for (const w of works) if (!nextDomains.has(w.domid)) nextDomains.set(w.domid, w.next);
 
-  return {
-    state: { lastStepMs: nowMs, domains: nextDomains },
-    actions,
-    explanation: {
-      atMs: nowMs,
-      intervalMs,
-      host: hostExplanation,
-      domains: explanationDomains,
-      reservations,
+  const explanation = { atMs: nowMs, intervalMs, host: hostExplanation, reservations } as Explanation;
+  // Per-domain explanations are built when first read: a caller that only applies the actions
+  // (the simulator, most daemon steps) does not pay for thousands of records it never looks at.
+  let domainsExplained: DomainExplanation[] | null = null;
+  Object.defineProperty(explanation, 'domains', {
+    enumerable: true,
+    get(): DomainExplanation[] {
+      if (domainsExplained === null) {
+        const planOf = new Map<DomainWork, Plan>();
+        for (const p of plans) planOf.set(p.w, p);
+        domainsExplained = works.map((w) => explainDomain(w, planOf.get(w)));
+      }
+      return domainsExplained;
     },
-  };
+  });
+  return { state: { lastStepMs: nowMs, domains: nextDomains }, actions, explanation };
 }
 
 /** Proportional grants of `room` over requests, whole KiB; all requests when room suffices. */
