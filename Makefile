@@ -128,6 +128,45 @@ bench-xenstored: build-ts
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/xenstored.js
 
+# Install on a dom0 (docs/operations.md): the built program under $(PREFIX) with only its
+# runtime npm packages, the two commands in /usr/local, the systemd unit, and (only if absent)
+# /etc/xenballoond/policy.yaml and /etc/default/xenballoond. DESTDIR stages it elsewhere.
+PREFIX ?= /opt/xenballoond
+DESTDIR ?=
+SBINDIR ?= /usr/local/sbin
+BINDIR ?= /usr/local/bin
+UNITDIR ?= /etc/systemd/system
+
+# (its own .PHONY line, so that branches adding targets do not conflict on one long line)
+.PHONY: install
+install: build
+	install -d $(DESTDIR)$(PREFIX) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)/etc/xenballoond/policy.d $(DESTDIR)/etc/default
+	rm -rf $(DESTDIR)$(PREFIX)/dist $(DESTDIR)$(PREFIX)/node_modules
+	cp -R dist config package.json package-lock.json $(DESTDIR)$(PREFIX)/
+	if [ -d build/bin ]; then install -d $(DESTDIR)$(PREFIX)/build && cp -R build/bin $(DESTDIR)$(PREFIX)/build/; fi
+	npm ls --omit=dev --parseable --all | tail -n +2 | sed "s|^$(CURDIR)/||" | \
+	  while read -r d; do install -d "$(DESTDIR)$(PREFIX)/$$d" && cp -R "$$d/." "$(DESTDIR)$(PREFIX)/$$d/"; done
+	chmod 755 $(DESTDIR)$(PREFIX)/dist/cli/xenballoond.js $(DESTDIR)$(PREFIX)/dist/cli/xenballoonctl.js
+	ln -sfn $(PREFIX)/dist/cli/xenballoond.js $(DESTDIR)$(SBINDIR)/xenballoond
+	ln -sfn $(PREFIX)/dist/cli/xenballoonctl.js $(DESTDIR)$(BINDIR)/xenballoonctl
+	install -m 644 config/xenballoond.service $(DESTDIR)$(UNITDIR)/xenballoond.service
+	[ -e $(DESTDIR)/etc/xenballoond/policy.yaml ] || install -m 644 config/policy.yaml $(DESTDIR)/etc/xenballoond/policy.yaml
+	[ -e $(DESTDIR)/etc/default/xenballoond ] || install -m 644 config/xenballoond.default $(DESTDIR)/etc/default/xenballoond
+	@echo "installed under $(DESTDIR)$(PREFIX); next: systemctl daemon-reload && systemctl enable --now xenballoond"
+
+# The paper's experiment on a simulated host with the real daemon, in about a minute.
+.PHONY: demo
+demo: build
+	node dist/demo/run.js
+
+# A benchmark, not a test: the real daemon managing 100 and 1,000 simulated domains (latency
+# from a guest's report to its target, CPU at rest, RSS). Results in docs/benchmarks.md.
+.PHONY: bench-daemon
+bench-daemon: build
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/daemon.js
+
 # --- The real-Xen lab (docs/lab.md): Xen 4.17 + dom0 + PV guests under QEMU, from Debian packages.
 setup-lab:
 	test/lab/setup.sh

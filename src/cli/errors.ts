@@ -21,9 +21,19 @@ export async function runMain(prog: string, main: () => Promise<number>): Promis
     if (err instanceof UserError) {
       process.stderr.write(`${prog}: ${err.message}\n`);
       process.exitCode = err.exitCode;
+    } else if (isParseArgsError(err)) {
+      // util.parseArgs rejects unknown options and missing values: a usage error, not a bug.
+      const first = (err as Error).message.split(/(?<=\.)\s/)[0] ?? (err as Error).message;
+      process.stderr.write(`${prog}: ${first.replace(/\.$/, '')}; see --help\n`);
+      process.exitCode = 2;
     } else {
       process.stderr.write(`${prog}: internal error (please report): ${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = 70;
     }
   }
+}
+
+function isParseArgsError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }

@@ -4,6 +4,7 @@
  * exports `summary` and `run(argv)`; this file only dispatches, so commands load lazily (the
  * simulator is not loaded to print `status`).
  */
+import { parseArgs } from 'node:util';
 import { runMain, UserError } from './errors.js';
 
 interface CommandModule {
@@ -12,6 +13,13 @@ interface CommandModule {
 }
 
 const commands: Record<string, () => Promise<CommandModule>> = {
+  status: () => import('./commands/status.js'),
+  top: () => import('./commands/top.js'),
+  explain: () => import('./commands/explain.js'),
+  reserve: () => import('./commands/reserve.js'),
+  release: () => import('./commands/release.js'),
+  launch: () => import('./commands/launch.js'),
+  reload: () => import('./commands/reload.js'),
   'sim-create': () => import('./commands/sim-create.js'),
   'sim-destroy': () => import('./commands/sim-destroy.js'),
   'sim-host': () => import('./commands/sim-host.js'),
@@ -27,8 +35,21 @@ function usage(): string {
     'Run `xenballoonctl COMMAND --help` for a command\'s options.'].join('\n');
 }
 
+/**
+ * `xenballoonctl [--control PATH] COMMAND ARGS…`: a global option before the command is handed
+ * to the command itself (each control command accepts --control), so every command parses its
+ * whole argv with util.parseArgs.
+ */
+function splitGlobal(argv: string[]): { name: string | undefined; rest: string[] } {
+  const { tokens } = parseArgs({ args: argv, options: { control: { type: 'string' } }, strict: false, allowPositionals: true, tokens: true });
+  const first = tokens.find((t) => t.kind === 'positional' || (t.kind === 'option' && t.name !== 'control'));
+  if (!first || first.kind !== 'positional') return { name: argv[0], rest: argv.slice(1) };
+  const globals = argv.slice(0, first.index);
+  return { name: first.value, rest: [...globals, ...argv.slice(first.index + 1)] };
+}
+
 await runMain('xenballoonctl', async () => {
-  const [name, ...rest] = process.argv.slice(2);
+  const { name, rest } = splitGlobal(process.argv.slice(2));
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage() + '\n');
     return name === undefined ? 2 : 0;

@@ -1,39 +1,36 @@
 /**
- * Dividing the budget among managed domains, tier by tier. Each domain has five non-decreasing
- * levels (KiB):
- *
- * Levels are whole 4 KiB pages, and so is every allocation.
+ * Dividing the budget among managed domains, tier by tier. Each domain has three non-decreasing
+ * levels (KiB, whole 4 KiB pages):
  *
  *   L0 min           its floor
- *   L1 active need   its core need if it is active (under pressure, or its need just rose), else L0
- *   L2 core need     estimate + kernel footprint (or pressure floor), no headroom
- *   L3 need          core need + headroom
- *   L4 surplus cap   max when its surplus mode is `share`, else L3
+ *   L1 need          kernel footprint + estimate x factor + pressure boost + headroom
+ *   L2 surplus cap   max when its surplus mode is `share`, else L1
  *
- * Everyone gets L0. Then each tier k = 1..4 is filled in turn: if the budget left covers every
- * domain's step from L(k-1) to Lk, all get it; otherwise that tier is shared by weighted
- * water-filling and allocation stops. So when memory is short, headroom goes first, then idle
- * domains' needs, and active domains' needs last; contested memory is shared by weight above
- * each domain's floor. Monotone in the budget, deterministic, O(n log n).
+ * Everyone gets L0. Then each tier is filled in turn: if the budget left covers every domain's
+ * step from one level to the next, all get it; otherwise that tier is shared by weighted
+ * water-filling and allocation stops. So when memory is short, what the needs exceed the floors
+ * by is shared by weight, max-min fair: a domain whose need is small keeps all of it (headroom
+ * included, its cushion against the next spike) before a large one gets more. Monotone in the
+ * budget, deterministic, O(n log n).
  */
 import { waterfill } from './waterfill.js';
 
-export const TIERS = 5;
+export const TIERS = 3;
 export const PAGE_KIB = 4;
 
 export interface AllocItem {
-  /** L0..L4, whole KiB, non-decreasing. */
-  levels: readonly [number, number, number, number, number];
+  /** L0..L2, whole KiB, non-decreasing. */
+  levels: readonly [number, number, number];
   weight: number;
 }
 
 export interface Allocation {
   /** Per item, whole KiB. */
   kib: Float64Array;
-  /** The tier that was only partly filled (1..4), or 5 when every tier was filled. */
+  /** The tier that was only partly filled (1..2), or 3 when every tier was filled. */
   partialTier: number;
   sumMinKib: number;
-  /** Sum of L3 (everyone's need). */
+  /** Sum of L1 (everyone's need). */
   sumNeedKib: number;
   sumLevelKib: number[];
   /** The minimums alone exceed the budget (everyone is at L0 regardless). */
@@ -52,7 +49,7 @@ export function allocate(items: readonly AllocItem[], budgetKib: number): Alloca
   const sums = sumLevels(items);
   for (let i = 0; i < n; i++) kib[i] = items[i]?.levels[0] ?? 0;
   let left = budgetKib - (sums[0] ?? 0);
-  const base = { sumMinKib: sums[0] ?? 0, sumNeedKib: sums[3] ?? 0, sumLevelKib: sums };
+  const base = { sumMinKib: sums[0] ?? 0, sumNeedKib: sums[1] ?? 0, sumLevelKib: sums };
   if (left < 0) return { kib, partialTier: 1, ...base, overcommitted: true };
   for (let k = 1; k < TIERS; k++) {
     const step = (sums[k] ?? 0) - (sums[k - 1] ?? 0);

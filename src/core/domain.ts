@@ -1,19 +1,22 @@
 /**
  * Everything the core works out about one domain before memory is divided: whether it is
  * managed, its report history and rates, its need, its floor and ceiling, whether it is stuck,
- * and its five allocation levels (allocate.ts).
+ * its three allocation levels (allocate.ts), and what a reservation may not take from it.
  */
 import { settingsFor } from '../policy/effective.js';
 import type { DomainSettings, Estimator, Policy } from '../policy/schema.js';
 import type { DomainObservation } from './types.js';
 import type { UnmanagedReason, ReportState } from './explain.js';
 import { resolveLimits } from './limits.js';
-import { estimateWithFallback, headroomKib, measureOverhead, pressureStepKib, readPressure } from './need.js';
+import { estimateWithFallback, headroomKib, inUseKib, measureOverhead, pressureStepKib, readPressure, unswappableKib } from './need.js';
 import { ingest, sampleOf } from './signals.js';
 import type { DomainState, Rates, Sample } from './state.js';
 
 /** libxl's LIBXL_MAXMEM_CONSTANT: maxmem = target + videoram + 1 MiB. */
 export const MAXMEM_SLACK_KIB = 1024;
+
+/** Of a guest's MemFree, this much is left alone when shrinking it (its kernel's watermarks). */
+export const GUEST_FREE_MARGIN_KIB = 8 * 1024;
 
 export type Mode =
   /** need known: allocated by need */
@@ -43,8 +46,16 @@ export interface DomainWork {
   ceilingKib: number | null;
   minKib: number;
   maxKib: number;
+  /** What set minKib (explanations). */
+  floor: 'min' | 'kernel' | 'oom';
   weight: number;
-  levels: [number, number, number, number, number];
+  levels: [number, number, number];
+  /**
+   * What reservations may not take from it: its need while it is active (its need rose, or it
+   * showed pressure, within need.active_for), its floor otherwise. A new domain waits for
+   * memory that active domains need; idle domains give theirs down to the floor.
+   */
+  protectKib: number;
   estimator: Estimator | null;
   estimateKib: number | null;
   coreKib: number | null;
@@ -52,6 +63,12 @@ export interface DomainWork {
   headroomKib: number | null;
   pressureSignals: string[];
   active: boolean;
+  /**
+   * Memory free inside the guest now (its last MemFree, less what it gave back since, less a
+   * margin): a shrink takes this at once, since it costs the guest no reclaim; only the rest of
+   * a shrink is held to rate.down.
+   */
+  guestFreeKib: number;
   reportState: ReportState;
   reportAgeMs: number | null;
   rates: Rates | null;
@@ -118,6 +135,7 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
   let overheadKib = prev?.overheadKib ?? null;
   let resets = prev?.resets ?? 0;
   let reset = false;
+  let heldAtReportKib: number | null = null;
   const report = valid ? d.report : null;
   const reportAtMs = report && typeof d.reportAtMs === 'number' && Number.isFinite(d.reportAtMs) ? d.reportAtMs : null;
   const isNew = report !== null && reportAtMs !== null && reportAtMs !== prev?.lastReportAtMs;
@@ -134,6 +152,9 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     const settled = Math.abs(currentKib - targetKib) <= tolerance;
     const held = report.balloonCurrentKib ?? (settled ? currentKib : null);
     overheadKib = measureOverhead(held, report.mem) ?? overheadKib;
+    heldAtReportKib = held;
+  } else if (prev && report) {
+    heldAtReportKib = prev.heldAtReportKib;
   }
   const reportAgeMs = reportAtMs !== null ? Math.max(0, nowMs - reportAtMs) : null;
   const staleAfter = settings?.need.stale_after ?? 60_000;
@@ -155,8 +176,10 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     ceilingKib: null,
     minKib: 0,
     maxKib: 0,
+    floor: 'min',
     weight: settings?.weight ?? 1,
-    levels: [0, 0, 0, 0, 0],
+    levels: [0, 0, 0],
+    protectKib: 0,
     estimator: null,
     estimateKib: null,
     coreKib: null,
@@ -164,6 +187,7 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     headroomKib: null,
     pressureSignals: [],
     active: false,
+    guestFreeKib: 0,
     reportState,
     reportAgeMs,
     rates: reportState === 'fresh' ? rates : null,
@@ -176,7 +200,7 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     rates,
     resets,
     overheadKib,
-    pressureFloorKib: reset ? null : (prev?.pressureFloorKib ?? null),
+    pressureBoostKib: reset ? null : (prev?.pressureBoostKib ?? null),
     lastPressureMs: prev?.lastPressureMs ?? null,
     lastRaiseMs: prev?.lastRaiseMs ?? null,
     activeUntilMs: reset ? null : (prev?.activeUntilMs ?? null),
@@ -189,13 +213,16 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     uncooperative: false,
     ceiling: prev?.ceiling ?? null,
     staticMaxKib,
+    heldAtReportKib,
   };
   if (unmanagedReason !== null || !settings) {
-    return { ...base, next: { ...next, ceiling: null, pressureFloorKib: null } };
+    return { ...base, next: { ...next, ceiling: null, pressureBoostKib: null } };
   }
 
   const s = settings;
-  const limits = resolveLimits(s, staticMaxKib, overheadKib);
+  const fresh = reportState === 'fresh' && report !== null;
+  const inUse = fresh && report ? inUseKib(report.mem) : null;
+  const limits = resolveLimits(s, staticMaxKib, overheadKib, fresh && report ? unswappableKib(report.mem) : null);
   const { minKib, maxKib } = limits;
   const clamp = (x: number) => Math.min(maxKib, Math.max(minKib, Math.floor(x / 4) * 4));
 
@@ -218,20 +245,30 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
   next.ceiling = ceiling;
 
   const est = reportState === 'fresh' && report ? estimateWithFallback(s.need.estimator, report.mem) : null;
-  let levels: [number, number, number, number, number];
-  const work: Omit<DomainWork, 'next'> = { ...base, minKib, maxKib };
+  const reportedFree = report?.mem.freeKib;
+  if (reportState === 'fresh' && heldAtReportKib !== null && typeof reportedFree === 'number' && Number.isFinite(reportedFree)) {
+    // What it gave back since the report came out of its free memory first.
+    const gaveBack = Math.max(0, heldAtReportKib - currentKib);
+    base.guestFreeKib = Math.max(0, Math.min(reportedFree, currentKib) - gaveBack - GUEST_FREE_MARGIN_KIB);
+  }
+  let levels: [number, number, number];
+  let protectKib: number;
+  const work: Omit<DomainWork, 'next'> = { ...base, minKib, maxKib, floor: limits.floor };
 
   if (!est) {
     // Unknown need: hold the target where it is (never zero, never "free it all").
     const held = clamp(targetKib);
-    levels = [held, held, held, held, held];
+    levels = [held, held, held];
+    protectKib = held;
     work.mode = 'hold';
-    next.pressureFloorKib = null;
+    next.pressureBoostKib = null;
   } else {
     const scaled = s.need.factor * est.kib;
     const core = (overheadKib ?? 0) + scaled;
     const reading = readPressure(rates, s.pressure);
-    let floor = next.pressureFloorKib;
+    // Pressure feedback is an amount added to the estimate (not a level), so when the estimate
+    // falls (a program freed memory) the need falls with it and only the correction remains.
+    let boost = next.pressureBoostKib;
     if (isNew && reading.pressured) {
       next.lastPressureMs = nowMs;
       // Pressure while it holds less than its estimate is explained by the shortfall; only
@@ -239,34 +276,37 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
       const estimateMet = currentKib + tolerance >= core;
       if (estimateMet && (next.lastRaiseMs === null || nowMs - next.lastRaiseMs >= policy.intervalMs)) {
         const burst = (rates?.swapInKibps ?? 0) * 1; // a second's worth of what it swapped in
-        const raised = Math.max(core, currentKib) + Math.max(pressureStepKib(s, currentKib), burst);
-        floor = Math.min(maxKib, Math.max(floor ?? 0, raised));
+        // One step per interval while it lasts (senpai-like): evidence from a report can be a
+        // second old, so a single reading never jumps the need to what the guest held then.
+        boost = Math.min(Math.max(0, maxKib - core), (boost ?? 0) + Math.max(pressureStepKib(s, currentKib), burst));
         next.lastRaiseMs = nowMs;
       }
-    } else if (floor !== null && (next.lastPressureMs === null || nowMs - next.lastPressureMs >= s.pressure.quiet)) {
-      floor -= (s.pressure.decay * ctx.dtMs) / 1000;
+    } else if (boost !== null && (next.lastPressureMs === null || nowMs - next.lastPressureMs >= s.pressure.quiet)) {
+      boost -= (s.pressure.decay * ctx.dtMs) / 1000;
     }
-    if (floor !== null && floor <= core) floor = null;
-    next.pressureFloorKib = floor;
-    const coreEff = Math.max(core, floor ?? 0);
+    if (boost !== null && boost <= 0) boost = null;
+    next.pressureBoostKib = boost;
+    const coreEff = core + (boost ?? 0);
     const rose =
       next.lastCoreKib !== null && coreEff - next.lastCoreKib >= Math.max(s.hysteresis, 0.1 * next.lastCoreKib);
-    if (rose || (isNew && reading.pressured)) next.activeUntilMs = nowMs + s.pressure.quiet;
+    if (rose || (isNew && reading.pressured)) next.activeUntilMs = nowMs + s.need.active_for;
     next.lastCoreKib = coreEff;
     const active = next.activeUntilMs !== null && nowMs < next.activeUntilMs;
     const headroom = headroomKib(s, scaled);
     const l0 = minKib;
-    const l2 = Math.max(l0, clamp(coreEff));
-    const l1 = active ? l2 : l0;
-    const l3 = Math.max(l2, clamp(coreEff + headroom));
-    const l4 = s.surplus === 'share' ? Math.max(l3, maxKib) : l3;
-    levels = [l0, l1, l2, l3, l4];
+    const l1 = Math.max(l0, clamp(coreEff + headroom));
+    const l2 = s.surplus === 'share' ? Math.max(l1, maxKib) : l1;
+    levels = [l0, l1, l2];
+    // Reservations take an idle domain's memory down to its floor, but push no more than
+    // `squeeze` of what it actually uses into swap; an active one keeps its need.
+    const inUseFloor = inUse === null ? 0 : clamp((overheadKib ?? 0) + inUse - s.squeeze);
+    protectKib = active ? l1 : Math.min(l1, Math.max(l0, inUseFloor));
     Object.assign(work, {
       mode: 'normal' as const,
       estimator: est.estimator,
       estimateKib: est.kib,
       coreKib: Math.round(coreEff),
-      needKib: l3,
+      needKib: l1,
       headroomKib: Math.round(headroom),
       pressureSignals: reading.signals,
       active,
@@ -277,12 +317,14 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     // It cannot give memory back now: count what it holds, so others cover its share.
     work.stuckDown = true;
     levels = levels.map((l) => Math.max(l, currentKib)) as typeof levels;
+    protectKib = Math.max(protectKib, currentKib);
   }
   if (ceiling) {
     const cap = Math.max(minKib, Math.min(maxKib, ceiling.kib));
     work.ceilingKib = cap;
     levels = levels.map((l) => Math.min(l, cap)) as typeof levels;
+    protectKib = Math.min(protectKib, cap);
   }
   next.stuck = next.stuck || ceiling !== null;
-  return { ...work, levels, next };
+  return { ...work, levels, protectKib, next };
 }

@@ -59,14 +59,15 @@ export interface DomainExplanation {
   desiredKib: number | null;
   /** Estimate + headroom (after pressure), clamped to [min, max]; null when unknown. */
   needKib: number | null;
-  /** Estimate without headroom (kernel footprint + estimator x factor, or the pressure floor). */
+  /** Need without headroom: kernel footprint + estimate x factor + pressure boost. */
   coreNeedKib: number | null;
   estimator: Estimator | null;
   /** The estimator's value (guest-visible KiB, before factor). */
   estimateKib: number | null;
   overheadKib: number | null;
   headroomKib: number | null;
-  pressureFloorKib: number | null;
+  /** Added to the estimate because of pressure (decays after a quiet period). */
+  pressureBoostKib: number | null;
   minKib: number | null;
   maxKib: number | null;
   weight: number | null;

@@ -22,11 +22,20 @@ export function xenlinuxMinimumKib(maxKib: number): number {
 export interface Limits {
   minKib: number;
   maxKib: number;
-  /** True when min_usable above the kernel's footprint raised the floor past `min`. */
-  raisedByKernel: boolean;
+  /** What set the floor: `min`, the kernel guard (min_usable) or the OOM guard. */
+  floor: 'min' | 'kernel' | 'oom';
 }
 
-export function resolveLimits(s: DomainSettings, staticMaxKib: number, overheadKib: number | null): Limits {
+/**
+ * @param unswappableKib what the guest uses that cannot go to swap (from its report), or null:
+ *   the floor then also keeps that much usable, so ballooning can never cause an OOM kill.
+ */
+export function resolveLimits(
+  s: DomainSettings,
+  staticMaxKib: number,
+  overheadKib: number | null,
+  unswappableKib: number | null = null,
+): Limits {
   const whole = Math.max(0, staticMaxKib);
   let maxKib: number;
   switch (s.max.kind) {
@@ -52,13 +61,20 @@ export function resolveLimits(s: DomainSettings, staticMaxKib: number, overheadK
       minKib = Math.floor(s.min.fraction * whole);
       break;
   }
-  let raisedByKernel = false;
+  let floor: Limits['floor'] = 'min';
   if (overheadKib !== null && overheadKib + s.min_usable > minKib) {
     minKib = Math.ceil(overheadKib + s.min_usable);
-    raisedByKernel = true;
+    floor = 'kernel';
+  }
+  if (unswappableKib !== null) {
+    const oom = (overheadKib ?? 0) + unswappableKib + s.min_usable;
+    if (oom > minKib) {
+      minKib = Math.ceil(oom);
+      floor = 'oom';
+    }
   }
   // Whole pages: the floor rounds up, the ceiling down.
   const maxPages = Math.floor(maxKib / 4) * 4;
   const minPages = Math.ceil(minKib / 4) * 4;
-  return { minKib: Math.min(minPages, maxPages), maxKib: maxPages, raisedByKernel };
+  return { minKib: Math.min(minPages, maxPages), maxKib: maxPages, floor };
 }

@@ -49,6 +49,33 @@ export function estimate(estimator: Estimator, mem: ReportMem): number | null {
   }
 }
 
+/**
+ * Memory the guest's kernel cannot just drop: MemTotal - MemFree - Buffers - (Cached - Shmem),
+ * i.e. anonymous memory, tmpfs and kernel memory in RAM (swap not counted). Qubes' one number
+ * (which includes swap in use) when that is all there is.
+ */
+export function inUseKib(mem: ReportMem): number | null {
+  const total = num(mem.totalKib);
+  const free = num(mem.freeKib);
+  if (total !== null && free !== null) {
+    const cached = num(mem.cachedKib) ?? 0;
+    const reclaimable = (num(mem.buffersKib) ?? 0) + Math.max(0, cached - (num(mem.shmemKib) ?? 0));
+    return Math.max(0, total - free - reclaimable);
+  }
+  return num(mem.usedKib);
+}
+
+/**
+ * The least memory (above the kernel's own footprint) that keeps the guest out of the OOM
+ * killer: what it uses that cannot go to swap (in use - free swap), when positive.
+ */
+export function unswappableKib(mem: ReportMem): number | null {
+  const used = inUseKib(mem);
+  if (used === null) return null;
+  const swapFree = num(mem.swapFreeKib) ?? 0;
+  return Math.max(0, used - swapFree);
+}
+
 /** The configured estimator, or the first fallback the report supports. */
 export function estimateWithFallback(preferred: Estimator, mem: ReportMem): { estimator: Estimator; kib: number } | null {
   for (const e of [preferred, ...ORDER.filter((x) => x !== preferred)]) {

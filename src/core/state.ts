@@ -36,8 +36,8 @@ export interface DomainState {
   resets: number;
   /** The guest kernel's own footprint: memory held minus MemTotal, last measured. */
   overheadKib: number | null;
-  /** Need raised by pressure (absolute KiB), decaying after a quiet period; null when none. */
-  pressureFloorKib: number | null;
+  /** Added to the estimate under pressure (KiB), decaying after a quiet period; null when none. */
+  pressureBoostKib: number | null;
   lastPressureMs: number | null;
   lastRaiseMs: number | null;
   /** Until then the domain counts as active (need rose or pressure seen): its need is protected. */
@@ -56,6 +56,8 @@ export interface DomainState {
   ceiling: { kib: number; untilMs: number } | null;
   /** static-max as last seen (used if xenstore stops showing it). */
   staticMaxKib: number | null;
+  /** What the domain held when its last report was taken (to age its MemFree). */
+  heldAtReportKib: number | null;
 }
 
 export interface CoreState {

@@ -7,8 +7,9 @@
  *   allocatable = budget - reservations, but never below what active domains need
  *                 (reservations wait for them rather than push them below their need)
  *   desired     = allocate(levels, allocatable)                      (allocate.ts)
- *   shrink      = toward desired, at most rate.down per second of what the domain holds,
- *                 no change smaller than the hysteresis
+ *   shrink      = toward desired at most rate.down per second (and, when the memory is wanted
+ *                 elsewhere, the guest's free memory at once); no change smaller than the
+ *                 hysteresis unless the memory is wanted
  *   grow        = toward desired, only into memory free now (less reserve, promises and
  *                 reservations), needs before surplus, shared in proportion when short
  *   actions     = shrinks (target, then lower maxmem), then grows (raise maxmem, then target),
@@ -16,7 +17,7 @@
  */
 import type { Policy } from '../policy/schema.js';
 import { formatKib } from '../policy/units.js';
-import { allocate, sumLevels, TIERS } from './allocate.js';
+import { allocate, TIERS } from './allocate.js';
 import { MAXMEM_SLACK_KIB, prepareDomain, type DomainWork } from './domain.js';
 import type {
   Bound,
@@ -95,8 +96,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const managedKib = managed.reduce((s, w) => s + w.currentKib + w.claimedKib, 0);
   const budgetKib = freeKib + managedKib - reserveKib - fixedPromiseKib;
   const items = managed.map((w) => ({ levels: w.levels, weight: w.weight }));
-  const sums = sumLevels(items);
-  const activeNeedKib = sums[1] ?? 0;
+  const activeNeedKib = managed.reduce((s, w) => s + w.protectKib, 0);
   // Reservations take memory from the budget, but not what active domains need right now.
   const allocatableKib = Math.max(budgetKib - reservedKib, Math.min(budgetKib, activeNeedKib));
   const honouredKib = Math.min(reservedKib, Math.max(0, budgetKib - allocatableKib));
@@ -141,8 +141,14 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     if (p.desired >= old && !forcedMax) continue;
     const windowMaxMs = Math.max(intervalMs, Math.ceil((1000 * s.hysteresis) / s.rate.down));
     const windowMs = w.next.lastDownMs === null ? windowMaxMs : Math.min(windowMaxMs, nowMs - w.next.lastDownMs);
-    const allowed = (s.rate.down * Math.max(0, windowMs)) / 1000;
-    let t = Math.max(p.desired, pageFloor(Math.min(old, w.currentKib) - allowed));
+    const held = Math.min(old, w.currentKib);
+    let allowed = (s.rate.down * Math.max(0, windowMs)) / 1000;
+    if (memoryWanted) {
+      // Needed elsewhere: memory free inside the guest goes back at once (less what a shrink in
+      // flight will take); only the rest is held to rate.down.
+      allowed += Math.max(0, w.guestFreeKib - Math.max(0, w.currentKib - old));
+    }
+    let t = Math.max(p.desired, pageFloor(held - allowed));
     t = Math.min(t, old);
     if (forcedMax) t = Math.min(t, w.maxKib);
     t = Math.max(t, Math.min(old, w.minKib));
@@ -189,7 +195,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
       if (goal - old < s.hysteresis && !belowMin) continue;
     }
     const extra = promise(goal, w) - promise(old, w);
-    const needGoal = Math.min(goal, w.levels[3]);
+    const needGoal = Math.min(goal, w.levels[1]);
     const needPart = Math.min(extra, Math.max(0, promise(needGoal, w) - promise(old, w)));
     grows.push({ p, goal, needPart, extraPart: extra - needPart });
   }
@@ -432,7 +438,7 @@ function explainDomain(w: DomainWork, p: Plan | undefined): DomainExplanation {
     estimateKib: w.estimateKib,
     overheadKib: w.next.overheadKib,
     headroomKib: w.headroomKib,
-    pressureFloorKib: w.next.pressureFloorKib === null ? null : Math.round(w.next.pressureFloorKib),
+    pressureBoostKib: w.next.pressureBoostKib === null ? null : Math.round(w.next.pressureBoostKib),
     minKib: p ? w.minKib : null,
     maxKib: p ? w.maxKib : null,
     weight: p ? w.weight : null,

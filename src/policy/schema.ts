@@ -88,6 +88,11 @@ export const NeedSchema = z.strictObject({
   min_headroom: Size.optional(),
   /** A report older than this (ms) is stale: the domain's target is held. */
   stale_after: Duration.pipe(z.number().min(1, 'stale_after must be above 0')).optional(),
+  /**
+   * How long (ms) a domain counts as active after its need rose or it showed pressure: while
+   * active, reservations for new domains do not take memory it needs.
+   */
+  active_for: Duration.optional(),
 });
 
 export const PressureSchema = z.strictObject({
@@ -136,6 +141,11 @@ const settingsShape = {
   min: Min.optional(),
   /** Least memory (KiB) the guest's kernel keeps usable above its own measured footprint. */
   min_usable: Size.optional(),
+  /**
+   * How far below what an idle domain actually uses (anonymous + kernel memory) a reservation
+   * for a new domain may push it, into swap. Active domains keep their whole need.
+   */
+  squeeze: Size.optional(),
   /** Ceiling: never allocate more (always also capped by static-max). */
   max: Max.optional(),
   /** Share of contested memory relative to other domains. */

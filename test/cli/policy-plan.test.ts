@@ -78,9 +78,10 @@ describe('xenballoonctl plan', () => {
     const [dom0, web, batch, idle] = out.domains;
     expect(dom0?.managed).toBe(false);
     expect(dom0?.target_kib).toBe(512 * 1024);
-    // Idle guests give memory back (rate-limited); the busy one keeps what it holds.
-    expect(web?.target_kib).toBe((400 - 64) * 1024);
-    expect(idle?.target_kib).toBe((300 - 64) * 1024);
+    // The reservation wants memory: idle guests give back what is free inside them at once
+    // (less an 8 MiB margin) plus 64 MiB/s of the rest; the busy one keeps what it holds.
+    expect(web?.target_kib).toBe((400 - (40 - 8) - 64) * 1024);
+    expect(idle?.target_kib).toBe(171 * 1024);
     expect(batch?.target_kib).toBe(700 * 1024);
     expect(out.reservations).toEqual([expect.objectContaining({ id: 'next-vm', state: 'pending' })]);
   });

@@ -21,4 +21,11 @@ describe('xenballoonctl dispatch', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/unknown command 'no-such-command'/);
   });
+
+  it('reports an unknown option as a one-line usage error (exit 2), not an internal error', () => {
+    const r = run('status', '--no-such-option');
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/Unknown option '--no-such-option'; see --help/);
+  });
 });

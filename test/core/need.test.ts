@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { estimate, estimateWithFallback, initialState, step, xenlinuxMinimumKib, resolveLimits } from '../../src/core/index.js';
+import { unswappableKib } from '../../src/core/need.js';
 import { ingest, sampleOf } from '../../src/core/signals.js';
 import { BUILTIN_SETTINGS } from '../../src/policy/index.js';
 import { domain, MiB, observation, policy, report } from './fixtures.js';
@@ -44,12 +45,23 @@ describe('floors', () => {
 
   it('keeps min_usable above the measured kernel footprint, never above max', () => {
     const s = { ...BUILTIN_SETTINGS };
-    expect(resolveLimits(s, 1024 * MiB, null).minKib).toBe(96 * MiB);
-    expect(resolveLimits(s, 1024 * MiB, 120 * MiB).minKib).toBe(168 * MiB);
+    expect(resolveLimits(s, 1024 * MiB, null).minKib).toBe(64 * MiB);
+    expect(resolveLimits(s, 1024 * MiB, 120 * MiB)).toMatchObject({ minKib: 152 * MiB, floor: 'kernel' });
     expect(resolveLimits({ ...s, max: { kind: 'kib', kib: 150 * MiB } }, 1024 * MiB, 120 * MiB).minKib).toBe(150 * MiB);
     expect(resolveLimits({ ...s, min: { kind: 'auto' } }, 1024 * MiB, null).minKib).toBe(232 * MiB);
     expect(resolveLimits({ ...s, min: { kind: 'fraction', fraction: 0.5 }, max: { kind: 'fraction', fraction: 0.75 } }, 1024 * MiB, null))
       .toMatchObject({ minKib: 512 * MiB, maxKib: 768 * MiB });
+  });
+
+  it('never goes below what the guest uses and cannot swap (the OOM guard)', () => {
+    // 50 MiB kernel footprint; 900 MiB in use with 400 MiB of swap free: 500 MiB must stay in RAM.
+    const r = report({ total: 974, free: 24, buffers: 10, cached: 40, shmem: 0, swapTotal: 1024, swapFree: 400, balloonCurrent: 1024 });
+    expect(unswappableKib(r.mem)).toBe(500 * MiB);
+    expect(resolveLimits(BUILTIN_SETTINGS, 2048 * MiB, 50 * MiB, 500 * MiB)).toMatchObject({ minKib: (50 + 500 + 32) * MiB, floor: 'oom' });
+    // Through the step: a policy min of 64M does not let the target go below that.
+    const obs = observation({ total: 8192, free: 4096 }, [domain({ domid: 1, current: 1024, staticMax: 2048, report: r, reportAtMs: 0 })]);
+    const d = step(initialState(), obs, policy('defaults: { need: { estimator: available } }'), 0).explanation.domains[0];
+    expect(d?.minKib).toBe(582 * MiB);
   });
 });
 
@@ -115,21 +127,32 @@ describe('need in the step', () => {
     const hit = step(state, obsWith(report({ ...base, pswpin: 25_600, uptimeS: 101 }), 1000), p, 1000);
     const raised = hit.explanation.domains[0];
     expect(raised?.flags).toEqual(expect.arrayContaining(['pressure', 'pressure:swap-in', 'active']));
-    expect(raised?.pressureFloorKib).toBe(1024 * MiB + 100 * MiB);
-    expect(raised?.coreNeedKib).toBe(1124 * MiB);
-    // No more pressure: the floor holds for the quiet period, then decays at 4 MiB/s.
+    // The boost is the larger of the step (64M) and a second's worth of swap-in (100M).
+    expect(raised?.pressureBoostKib).toBe(100 * MiB);
+    expect(raised?.coreNeedKib).toBe((50 + 200 + 100) * MiB);
+    // No more pressure: the boost holds for the quiet period, then decays at 4 MiB/s.
     state = hit.state;
-    let floor = raised?.pressureFloorKib ?? 0;
+    const boost = raised?.pressureBoostKib ?? 0;
     for (let t = 2000; t <= 10_000; t += 1000) {
       const r = step(state, obsWith(report({ ...base, pswpin: 25_600, uptimeS: 100 + t / 1000 }), t), p, t);
       state = r.state;
-      expect(r.explanation.domains[0]?.pressureFloorKib).toBe(floor);
+      expect(r.explanation.domains[0]?.pressureBoostKib).toBe(boost);
     }
     const r = step(state, obsWith(report({ ...base, pswpin: 25_600, uptimeS: 112 }), 12_000), p, 12_000);
-    const after = r.explanation.domains[0]?.pressureFloorKib ?? 0;
-    expect(after).toBeLessThan(floor);
-    expect(floor - after).toBeLessThanOrEqual(2 * 4 * MiB + 1);
-    floor = after;
+    const after = r.explanation.domains[0]?.pressureBoostKib ?? 0;
+    expect(after).toBeLessThan(boost);
+    expect(boost - after).toBeLessThanOrEqual(2 * 4 * MiB + 1);
+  });
+
+  it('ignores pressure that a shortfall explains (it holds less than its estimate)', () => {
+    const p = policy();
+    const base = { committedAs: 900, total: 462, balloonCurrent: 512, psiSomeUs: null, uptimeS: 100 };
+    let state = step(initialState(), obsWith(report({ ...base, pswpin: 0 }), 0, 512), p, 0).state;
+    const r = step(state, obsWith(report({ ...base, pswpin: 25_600, uptimeS: 101 }), 1000, 512), p, 1000);
+    state = r.state;
+    const d = r.explanation.domains[0];
+    expect(d?.flags).toContain('pressure');
+    expect(d?.pressureBoostKib).toBeNull();
   });
 
   it('never lets a guest claiming pressure and a huge need past its max', () => {

@@ -53,10 +53,10 @@ describe('allocation properties', () => {
 
   it('tiers: never below L0 or above L4, monotone in the budget, within budget when the floors fit', () => {
     const levels = fc
-      .array(fc.integer({ min: 0, max: 200_000 }), { minLength: 5, maxLength: 5 })
+      .array(fc.integer({ min: 0, max: 200_000 }), { minLength: 3, maxLength: 3 })
       .map((xs) => {
         const s = [...xs].sort((x, y) => x - y).map((x) => x * 4);
-        return s as [number, number, number, number, number];
+        return s as [number, number, number];
       });
     fc.assert(
       fc.property(
@@ -69,7 +69,7 @@ describe('allocation properties', () => {
           let sum = 0;
           items.forEach((it, i) => {
             expect(a.kib[i]).toBeGreaterThanOrEqual(it.levels[0]);
-            expect(a.kib[i]).toBeLessThanOrEqual(it.levels[4]);
+            expect(a.kib[i]).toBeLessThanOrEqual(it.levels[2]);
             expect(b.kib[i]).toBeGreaterThanOrEqual(a.kib[i] ?? 0);
             sum += a.kib[i] ?? 0;
           });
@@ -236,7 +236,9 @@ describe('step properties', () => {
             if (a.kib >= old) continue;
             const held = Math.min(old, d.currentKib);
             const windowMs = lastShrink.has(a.domid) ? Math.min(windowMax, now - (lastShrink.get(a.domid) ?? 0)) : windowMax;
-            expect(held - a.kib).toBeLessThanOrEqual((rate * windowMs) / 1000 + 4);
+            // Memory free inside the guest may go back at once when it is wanted elsewhere.
+            const guestFree = d.report?.mem.freeKib ?? 0;
+            expect(held - a.kib).toBeLessThanOrEqual((rate * windowMs) / 1000 + guestFree + 4);
             lastShrink.set(a.domid, now);
           }
           state = r.state;

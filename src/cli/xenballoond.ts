@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+/**
+ * xenballoond: the dom0 service. Parses its flags, opens xenstore, the hypervisor and the
+ * policy (each failure is one clear line and a non-zero exit), then runs the daemon until
+ * SIGTERM. SIGHUP reloads the policy.
+ */
+import { parseArgs } from 'node:util';
+import { CoreDecider } from '../daemon/adapters/core.js';
+import { loadPolicySource } from '../daemon/adapters/policy.js';
+import { openHypervisor, parseHypervisorSpec } from '../daemon/adapters/hypervisor.js';
+import { ReportTrackerIntake, provisionReportNode } from '../daemon/adapters/reports.js';
+import { XenStoreAdapter } from '../daemon/adapters/xenstore.js';
+import { DEFAULT_CONTROL_PATH } from '../daemon/control-protocol.js';
+import { ControlServer, ControlServerError } from '../daemon/control-server.js';
+import { Daemon } from '../daemon/daemon.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../daemon/log.js';
+import { DaemonMetrics, parseListenAddress, serveMetrics, type MetricsServer } from '../daemon/metrics.js';
+import { createNotifier } from '../daemon/sd-notify.js';
+import type { Hypervisor } from '../xen/hypervisor.js';
+import { isXenStoreError } from '../xen/xenstore.js';
+import { runMain, UserError } from './errors.js';
+
+export const DEFAULT_POLICY_FILE = '/etc/xenballoond/policy.yaml';
+
+const HELP = `usage: xenballoond [options]
+
+The xenballoond dom0 service: watches each guest's memory reports in xenstore, divides host
+memory by need, minimums, weights and limits from the policy, and sets balloon targets.
+
+  --xenstore PATH        xenstored's socket (default: libxenstore's, /var/run/xenstored/socket)
+  --hypervisor xen|sim:PATH
+                         libxenctrl (default), or a simulated host's hypervisor.sock
+  --policy FILE|DIR      policy file, or a directory of *.yaml merged in name order
+                         (default ${DEFAULT_POLICY_FILE}; the built-in default if absent)
+  --control PATH         control socket for xenballoonctl (default ${DEFAULT_CONTROL_PATH})
+  --metrics ADDR:PORT    serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464)
+  --dry-run              decide and log, but write nothing
+  --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default info)
+  --log-format json|pretty
+                         default: pretty on a terminal, JSON lines otherwise
+
+Signals: SIGHUP reloads the policy (an invalid one is refused, the old one kept); SIGTERM
+finishes the writes in flight and exits. See docs/operations.md.
+`;
+
+function xenstoreError(err: unknown, path: string | undefined): UserError {
+  const where = path ?? 'the default socket (/var/run/xenstored/socket)';
+  const code = isXenStoreError(err) ? err.code : ((err as NodeJS.ErrnoException).code ?? 'error');
+  if (code === 'EACCES') return new UserError(`cannot connect to xenstored at ${where}: permission denied; run xenballoond as root`);
+  return new UserError(`cannot connect to xenstored at ${where} (${code}): is xenstored running? (systemctl status xenstored)`);
+}
+
+await runMain('xenballoond', async () => {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: {
+      xenstore: { type: 'string' },
+      hypervisor: { type: 'string', default: 'xen' },
+      policy: { type: 'string' },
+      control: { type: 'string' },
+      metrics: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'info' },
+      'log-format': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'; see xenballoond --help`, 2);
+  const level = values['log-level'] as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new UserError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`, 2);
+  const fmt = values['log-format'];
+  if (fmt !== undefined && fmt !== 'json' && fmt !== 'pretty') throw new UserError('--log-format must be json or pretty', 2);
+  const hvSpec = parseHypervisorSpec(values.hypervisor);
+  const controlPath = values.control ?? DEFAULT_CONTROL_PATH;
+  const metricsAddr = values.metrics === undefined ? null : parseListenAddress(values.metrics);
+  if (values.metrics !== undefined && !metricsAddr) throw new UserError(`--metrics must be ADDR:PORT, e.g. 127.0.0.1:9464, not '${values.metrics}'`, 2);
+
+  const usesRealDefaults = values.xenstore === undefined || hvSpec.kind === 'xen' || values.control === undefined;
+  if (usesRealDefaults && process.getuid?.() !== 0) {
+    throw new UserError('must run as root: xenballoond talks to xenstored and the hypervisor and owns /run/xenballoond (start it with systemctl, or sudo)');
+  }
+
+  const log = createLogger({ level, ...(fmt === undefined ? {} : { pretty: fmt === 'pretty' }) });
+  const policySource = loadPolicySource(values.policy ?? DEFAULT_POLICY_FILE, values.policy === undefined);
+
+  const hypervisor: Hypervisor = await openHypervisor(hvSpec);
+  let store: XenStoreAdapter;
+  try {
+    store = await XenStoreAdapter.open(values.xenstore);
+  } catch (err) {
+    await hypervisor.close();
+    throw xenstoreError(err, values.xenstore);
+  }
+
+  const metrics = new DaemonMetrics();
+  const notifier = createNotifier();
+  const decider = new CoreDecider(policySource.policy);
+  const reports = new ReportTrackerIntake({ log, metrics });
+  const daemon = new Daemon({
+    store, hypervisor, reports, decider, log, metrics, notifier,
+    policyFiles: policySource.files,
+    dryRun: values['dry-run'],
+    provision: values['dry-run'] ? undefined : (domid) => provisionReportNode(store, domid),
+    reload: {
+      load: async () => {
+        const next = loadPolicySource(values.policy ?? DEFAULT_POLICY_FILE, values.policy === undefined);
+        return { files: next.files, intervalMs: CoreDecider.intervalOf(next.policy), apply: () => decider.setPolicy(next.policy) };
+      },
+    },
+  });
+
+  metrics.beforeScrape = () => daemon.updateMetrics();
+
+  let control: ControlServer;
+  try {
+    control = await ControlServer.listen(controlPath, (req, signal) => daemon.handleControl(req, signal), (err) => log.error({ err }, 'control socket error'));
+  } catch (err) {
+    await store.close();
+    await hypervisor.close();
+    if (err instanceof ControlServerError) throw new UserError(err.message);
+    const e = err as NodeJS.ErrnoException;
+    throw new UserError(`cannot listen on the control socket ${controlPath}: ${e.code ?? e.message}`);
+  }
+  let metricsServer: MetricsServer | null = null;
+  if (metricsAddr) {
+    try {
+      metrics.enableProcessMetrics();
+      metricsServer = await serveMetrics(metrics, metricsAddr.host, metricsAddr.port);
+    } catch (err) {
+      await control.close();
+      await store.close();
+      await hypervisor.close();
+      throw new UserError(`cannot serve metrics on ${values.metrics}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (!metricsServer.loopback) log.warn(`metrics are served on ${metricsServer.address}, not a loopback address: anyone who can reach it sees domain names and sizes`);
+  }
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing the writes in flight');
+    void (async () => {
+      await daemon.stop();
+      await control.close();
+      await metricsServer?.close();
+      await store.close();
+      await hypervisor.close();
+      log.info('stopped');
+      resolveDone();
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading the policy');
+    void daemon.reload();
+  });
+
+  await daemon.start();
+  const st = daemon.status();
+  log.info({
+    pid: process.pid, hypervisor: hypervisor.version, xenstore: values.xenstore ?? 'default', control: controlPath,
+    metrics: metricsServer?.address ?? null, policy: policySource.files, dryRun: values['dry-run'], intervalMs: daemon.intervalMs,
+    domains: st.domains.length,
+  }, `xenballoond started: ${st.domains.length} domains, interval ${daemon.intervalMs} ms${values['dry-run'] ? ', dry run' : ''}`);
+  if (policySource.builtin) log.info(`no policy at ${DEFAULT_POLICY_FILE}: using the shipped default policy (${policySource.files.join(', ')})`);
+  notifier.ready(`managing ${st.domains.length} domains`);
+  await done;
+  return 0;
+});

@@ -1,0 +1,152 @@
+/**
+ * Applies the core's actions in the order given: targets through xenstore transactions, maxmem
+ * through the hypervisor, flags into the daemon's own state. Idempotent: a value equal to what
+ * the domain already has is never written again. A domain that disappears mid-way is skipped,
+ * not an error. In dry-run mode nothing is written; each decision is logged once.
+ */
+import type { Action } from '../core/types.js';
+import type { Hypervisor } from '../xen/hypervisor.js';
+import type { ConditionLog, Logger } from './log.js';
+import type { DaemonMetrics } from './metrics.js';
+import { DOMAIN_KEYS, domainPath, type DomainRecord } from './observer.js';
+import type { DaemonStore } from './ports.js';
+
+export interface ApplyResult {
+  applied: number;
+  skipped: number;
+  failed: number;
+  /** Domains that were gone when we tried to act on them. */
+  vanished: number[];
+}
+
+export interface ActuatorOptions {
+  store: DaemonStore;
+  hypervisor: Hypervisor;
+  domains: Map<number, DomainRecord>;
+  log: Logger;
+  conditions: ConditionLog;
+  metrics: DaemonMetrics | null;
+  dryRun: boolean;
+  /** Told before each target write (+1) and when it failed (-1), so its watch event is not read back. */
+  onTargetWrite?: (domid: number, delta: 1 | -1) => void;
+}
+
+class DomainGone extends Error {}
+
+function isGoneError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'ENOENT' || code === 'ESRCH' || err instanceof DomainGone;
+}
+
+export class Actuator {
+  /** Flags the core set, per domain. */
+  readonly flags = new Map<number, Set<string>>();
+  /** Dry run: the last decision logged per action key, so each is logged once. */
+  private readonly dryLogged = new Map<string, number | boolean>();
+
+  constructor(private readonly o: ActuatorOptions) {}
+
+  /**
+   * Applies `actions` in order. `stillCurrent` is checked before each write so a step that was
+   * abandoned (timed out) can never write after a newer step started.
+   */
+  async apply(actions: readonly Action[], stillCurrent: () => boolean = () => true): Promise<ApplyResult> {
+    const res: ApplyResult = { applied: 0, skipped: 0, failed: 0, vanished: [] };
+    for (const a of actions) {
+      if (!stillCurrent()) break;
+      if (res.vanished.includes(a.domid)) {
+        res.skipped++;
+        continue;
+      }
+      try {
+        const did = await this.applyOne(a);
+        if (did) {
+          res.applied++;
+          this.o.metrics?.actions.inc({ kind: a.kind });
+        } else {
+          res.skipped++;
+        }
+        this.o.conditions.clear(`dom:${a.domid}:act:${a.kind}`, `${a.kind} on domain ${a.domid} works again`);
+      } catch (err) {
+        if (isGoneError(err) || !this.o.domains.has(a.domid)) {
+          res.vanished.push(a.domid);
+          this.o.log.debug({ domid: a.domid, action: a.kind }, `domain ${a.domid} vanished before ${a.kind}`);
+          continue;
+        }
+        res.failed++;
+        this.o.metrics?.actionFailures.inc({ kind: a.kind });
+        this.o.conditions.raise(`dom:${a.domid}:act:${a.kind}`, 'error', `${a.kind} on domain ${a.domid} failed: ${(err as Error).message}`, {
+          domid: a.domid, action: a,
+        });
+      }
+    }
+    return res;
+  }
+
+  private async applyOne(a: Action): Promise<boolean> {
+    const rec = this.o.domains.get(a.domid);
+    if (!rec) throw new DomainGone();
+    if (a.kind === 'flag') return this.setFlag(rec, a.flag, a.on);
+    if (!Number.isSafeInteger(a.kib) || a.kib <= 0) {
+      throw new Error(`refusing to apply ${a.kind} with a bad size ${String(a.kib)} KiB (a bug: please report)`);
+    }
+    if (a.kind === 'setTarget') {
+      if (rec.targetKib === a.kib) return false;
+      if (this.o.dryRun) return this.dry(`setTarget:${a.domid}`, a.kib, { domid: a.domid, name: rec.name, from: rec.targetKib, to: a.kib }, 'would set target');
+      await this.writeTarget(rec, a.kib);
+      this.o.log.debug({ domid: a.domid, name: rec.name, from: rec.targetKib, to: a.kib }, 'target set');
+      rec.targetKib = a.kib;
+      return true;
+    }
+    if (rec.info.maxKib === a.kib) return false;
+    if (this.o.dryRun) return this.dry(`setMaxmem:${a.domid}`, a.kib, { domid: a.domid, name: rec.name, from: rec.info.maxKib, to: a.kib }, 'would set maxmem');
+    await this.o.hypervisor.setMaxmem(a.domid, a.kib);
+    this.o.log.debug({ domid: a.domid, name: rec.name, from: rec.info.maxKib, to: a.kib }, 'maxmem set');
+    rec.info = { ...rec.info, maxKib: a.kib };
+    return true;
+  }
+
+  /** Writes memory/target in a transaction that first checks the domain still exists. */
+  private async writeTarget(rec: DomainRecord, kib: number): Promise<void> {
+    // Announced before the commit: its watch event may arrive before the commit's reply.
+    this.o.onTargetWrite?.(rec.domid, +1);
+    try {
+      await this.o.store.transaction(async (tx) => {
+        // A domain being destroyed loses its home; writing then would re-create a stray node.
+        if ((await tx.read(domainPath(rec.domid))) === null) throw new DomainGone();
+        await tx.write(domainPath(rec.domid, DOMAIN_KEYS.target), String(kib));
+      });
+    } catch (err) {
+      this.o.onTargetWrite?.(rec.domid, -1);
+      throw err;
+    }
+  }
+
+  private setFlag(rec: DomainRecord, flag: string, on: boolean): boolean {
+    let set = this.flags.get(rec.domid);
+    const had = set?.has(flag) ?? false;
+    if (had === on) return false;
+    if (on) {
+      if (!set) this.flags.set(rec.domid, (set = new Set()));
+      set.add(flag);
+      this.o.log.warn({ domid: rec.domid, name: rec.name, flag }, `domain ${rec.domid}${rec.name ? ` (${rec.name})` : ''} is ${flag}`);
+    } else {
+      set?.delete(flag);
+      this.o.log.info({ domid: rec.domid, name: rec.name, flag }, `domain ${rec.domid}${rec.name ? ` (${rec.name})` : ''} is no longer ${flag}`);
+    }
+    return true;
+  }
+
+  private dry(key: string, value: number, fields: Record<string, unknown>, msg: string): boolean {
+    if (this.dryLogged.get(key) !== value) {
+      this.dryLogged.set(key, value);
+      this.o.log.info({ dryRun: true, ...fields }, msg);
+    }
+    return false;
+  }
+
+  forget(domid: number): void {
+    this.flags.delete(domid);
+    for (const k of [...this.dryLogged.keys()]) if (k.endsWith(`:${domid}`)) this.dryLogged.delete(k);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * What the daemon's shell needs from the outside world, as small interfaces: the xenstore
+ * binding, the hypervisor (src/xen/hypervisor.ts), the decision core and the report parsers are
+ * adapted to these in src/daemon/adapters/, so the shell can be tested with in-memory fakes.
+ */
+import type { Action, Observation } from '../core/types.js';
+import type { GuestReport } from '../report/types.js';
+import type { XenstoreNodeOps } from '../xen/xenstore-types.js';
+
+export interface StoreWatchEvent {
+  path: string;
+  token: string;
+}
+
+export interface StoreTx {
+  /** The node's value, or null when it does not exist. */
+  read(path: string): Promise<string | null>;
+  write(path: string, value: string): Promise<void>;
+}
+
+export type StoreEvent =
+  | { kind: 'watch'; path: string; token: string }
+  /** The connection to xenstored was lost; calls fail until `reconnected`. */
+  | { kind: 'disconnected'; error: string }
+  /** The connection is back and every watch has been registered again. */
+  | { kind: 'reconnected' };
+
+export interface DaemonStore extends XenstoreNodeOps {
+  /** The node's value, or null when it does not exist. */
+  read(path: string): Promise<string | null>;
+  /** Child names, or null when the node does not exist. */
+  directory(path: string): Promise<string[] | null>;
+  /** Runs `fn` in a transaction, retrying the whole function on EAGAIN (bounded). */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  watch(path: string, token: string): Promise<void>;
+  /** Missing watches are not an error. */
+  unwatch(path: string, token: string): Promise<void>;
+  /** Delivers watch events and connection changes; returns an unsubscribe function. */
+  subscribe(listener: (ev: StoreEvent) => void): () => void;
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
+
+/** What the daemon shows for each domain, from the core's explanation. */
+export interface DomainVerdict {
+  managed: boolean;
+  needKib: number | null;
+  minKib: number | null;
+  maxKib: number | null;
+  weight: number | null;
+  /** Flags the decision sets: stuck, uncooperative, pressure, hold, stale, no-report… */
+  flags: string[];
+  /** Swap-in rate the decision measured, KiB/s; null when unknown. */
+  swapInKibS: number | null;
+  /** Why the target is what it is, for `explain` (one line each); built only when asked. */
+  lines: () => string[];
+  /** The core's own explanation object, passed through to `explain --json`. */
+  detail: unknown;
+}
+
+export type ReservationVerdictState = 'ready' | 'pending' | 'impossible';
+export interface ReservationVerdict {
+  state: ReservationVerdictState;
+  reason: string | null;
+}
+
+export interface Decision {
+  actions: Action[];
+  domains: Map<number, DomainVerdict>;
+  reservations: Map<string, ReservationVerdict>;
+}
+
+/** The decision core with its state and policy (src/core behind an adapter). */
+export interface Decider {
+  readonly intervalMs: number;
+  decide(obs: Observation, nowMs: number): Decision;
+}
+
+/** Raw report values as read from a domain's xenstore keys (null = node absent). */
+export interface RawReportKeys {
+  /** data/xenballoon/report */
+  v1: string | null;
+  /** memory/meminfo (the paper's raw /proc/meminfo, or Qubes' one number) */
+  meminfo: string | null;
+  /** memory/vmstat (the paper's raw /proc/vmstat) */
+  vmstat: string | null;
+  /** memory/uptime (the paper's /proc/uptime) */
+  uptime: string | null;
+}
+
+export type ReportIntakeResult =
+  | { kind: 'accepted'; report: GuestReport }
+  | { kind: 'rejected'; reason: string }
+  /** The same report read again: nothing new. */
+  | { kind: 'unchanged' }
+  | { kind: 'absent' };
+
+/** Per-domain report parsing and tracking (src/report behind an adapter). */
+export interface ReportIntake {
+  /** Parses the domain's latest raw keys; remembers the last good report. */
+  update(domid: number, raw: RawReportKeys, nowMs: number): ReportIntakeResult;
+  /** The last good report and when it arrived, if it is not stale at `nowMs`. */
+  latest(domid: number, nowMs: number): { report: GuestReport; atMs: number } | null;
+  /** Status flags for the domain's report: `no-report`, `stale-report`, `bad-report`. */
+  flags(domid: number, nowMs: number): string[];
+  forget(domid: number): void;
+}

@@ -1,0 +1,223 @@
+/**
+ * Reservations: memory set aside for a domain about to be created, so that nothing else takes
+ * it in the meantime (the race qmemman users hit: QubesOS #1389, #3265, #9431).
+ *
+ * A reservation is `pending` until the core says the host has the memory free for it (the core
+ * sees every reservation in its Observation, takes it out of the budget it divides among guests
+ * and balloons others down within policy to free it), then `held` until released or expired.
+ * While held, the first domain that appears binds to it and consumes it as it populates its
+ * memory (remaining = size - what that domain holds), so the new domain's memory is never
+ * counted twice. The core may also answer `impossible` (e.g. the minimums do not leave enough);
+ * then the request fails at once with the core's reason.
+ */
+import type { ReservationObservation } from '../core/types.js';
+import { formatKib } from '../policy/units.js';
+import type { ReservationStatus } from './control-protocol.js';
+import type { ReservationVerdict } from './ports.js';
+
+export const DEFAULT_RESERVE_TIMEOUT_MS = 30_000;
+export const DEFAULT_RESERVATION_TTL_MS = 300_000;
+export const DEFAULT_RELEASE_WAIT_MS = 30_000;
+
+export type ReserveOutcome =
+  | { ok: true; id: string; kib: number; expiresAtMs: number }
+  | { ok: false; code: 'impossible' | 'timeout' | 'cancelled' | 'shutting-down'; error: string };
+
+export type ReleaseOutcome = { ok: true; id: string; domid: number | null } | { ok: false; code: 'not-found'; error: string };
+
+interface Reservation {
+  id: string;
+  kib: number;
+  label: string | null;
+  state: 'pending' | 'held';
+  createdAtMs: number;
+  /** While pending: when the request times out. While held: when the reservation expires. */
+  deadlineMs: number;
+  ttlMs: number;
+  reason: string | null;
+  /** Domains that existed when the reservation was granted (a new one binds to it). */
+  knownDomids: Set<number> | null;
+  domid: number | null;
+  /** The most the bound domain has held: memory it has taken out of the reservation. */
+  consumedKib: number;
+  waiter: ((o: ReserveOutcome) => void) | null;
+  releaseWaiters: ((o: ReleaseOutcome) => void)[];
+  releaseDeadlineMs: number | null;
+}
+
+export interface ReservationEvent {
+  kind: 'granted' | 'failed' | 'expired' | 'released' | 'bound';
+  id: string;
+  kib: number;
+  detail: string;
+}
+
+export class ReservationBook {
+  private readonly items = new Map<string, Reservation>();
+  private seq = 0;
+
+  constructor(private readonly idPrefix = 'r') {}
+
+  /** Starts a reservation request; the promise settles at a later `afterDecision`. */
+  request(kib: number, opts: { timeoutMs: number; ttlMs: number; label: string | null; nowMs: number; signal?: AbortSignal }): { id: string; outcome: Promise<ReserveOutcome> } {
+    const id = `${this.idPrefix}${++this.seq}`;
+    let resolveFn!: (o: ReserveOutcome) => void;
+    const outcome = new Promise<ReserveOutcome>((resolve) => (resolveFn = resolve));
+    const r: Reservation = {
+      id, kib, label: opts.label, state: 'pending', createdAtMs: opts.nowMs, deadlineMs: opts.nowMs + opts.timeoutMs,
+      ttlMs: opts.ttlMs, reason: null, knownDomids: null, domid: null, consumedKib: 0, waiter: resolveFn,
+      releaseWaiters: [], releaseDeadlineMs: null,
+    };
+    this.items.set(id, r);
+    opts.signal?.addEventListener('abort', () => {
+      if (r.state === 'pending' && this.items.get(id) === r) this.settle(r, { ok: false, code: 'cancelled', error: 'the client went away' });
+    }, { once: true });
+    return { id, outcome };
+  }
+
+  /** Releases now, or (afterDomain) once a new domain has bound to it; unknown ids fail. */
+  release(id: string, opts: { afterDomain: boolean; waitMs: number; nowMs: number }): Promise<ReleaseOutcome> {
+    const r = this.items.get(id);
+    if (!r) return Promise.resolve({ ok: false, code: 'not-found', error: `no reservation '${id}' (released, expired, or never granted)` });
+    if (!opts.afterDomain || r.domid !== null || r.state === 'pending') {
+      this.drop(r, { ok: false, code: 'cancelled', error: 'released before it was granted' });
+      return Promise.resolve({ ok: true, id, domid: r.domid });
+    }
+    r.releaseDeadlineMs = Math.min(r.releaseDeadlineMs ?? Infinity, opts.nowMs + opts.waitMs);
+    return new Promise((resolve) => r.releaseWaiters.push(resolve));
+  }
+
+  /** What the core sees: every reservation with the memory it still sets aside. */
+  observations(): ReservationObservation[] {
+    return [...this.items.values()]
+      .sort((a, b) => a.createdAtMs - b.createdAtMs || Number(a.id.slice(this.idPrefix.length)) - Number(b.id.slice(this.idPrefix.length)))
+      .map((r) => ({
+        id: r.id,
+        kib: this.remaining(r),
+        createdAtMs: r.createdAtMs,
+        expiresAtMs: r.deadlineMs,
+      }));
+  }
+
+  private remaining(r: Reservation): number {
+    return Math.max(0, r.kib - r.consumedKib);
+  }
+
+  /**
+   * Deadlines: pending requests that waited too long fail, held reservations past their ttl and
+   * `after_domain` releases past their wait are dropped. Runs at every step attempt, also when
+   * the step itself fails (the hypervisor gone): a client never waits past its timeout.
+   */
+  expire(nowMs: number): ReservationEvent[] {
+    const events: ReservationEvent[] = [];
+    for (const r of this.ordered()) {
+      if (r.releaseDeadlineMs !== null && nowMs >= r.releaseDeadlineMs) {
+        this.drop(r, null);
+        events.push({ kind: 'released', id: r.id, kib: r.kib, detail: `released reservation ${r.id}: no new domain appeared in time` });
+      } else if (r.state === 'held' && nowMs >= r.deadlineMs) {
+        this.drop(r, null);
+        events.push({ kind: 'expired', id: r.id, kib: r.kib, detail: `reservation ${r.id} expired (never released)` });
+      } else if (r.state === 'pending' && nowMs >= r.deadlineMs) {
+        const why = r.reason ? `: ${r.reason}` : '';
+        this.settle(r, { ok: false, code: 'timeout', error: `could not free ${formatKib(r.kib)} in time${why}` });
+        events.push({ kind: 'failed', id: r.id, kib: r.kib, detail: `reservation ${r.id} timed out${why}` });
+      }
+    }
+    return events;
+  }
+
+  /**
+   * Before the core runs, with the domains just observed: binds held reservations to newly
+   * appeared domains, updates what they consumed, and completes `after_domain` releases.
+   */
+  bind(domains: ReadonlyMap<number, { currentKib: number }>): ReservationEvent[] {
+    const events: ReservationEvent[] = [];
+    const bound = new Set<number>();
+    for (const r of this.items.values()) if (r.domid !== null) bound.add(r.domid);
+    for (const r of this.ordered()) {
+      if (r.state === 'held' && r.domid === null && r.knownDomids) {
+        const fresh = [...domains.keys()].filter((d) => !r.knownDomids?.has(d) && !bound.has(d)).sort((a, b) => a - b)[0];
+        if (fresh !== undefined) {
+          r.domid = fresh;
+          bound.add(fresh);
+          events.push({ kind: 'bound', id: r.id, kib: r.kib, detail: `domain ${fresh} took reservation ${r.id}` });
+        }
+      }
+      if (r.domid !== null) {
+        const d = domains.get(r.domid);
+        if (d) r.consumedKib = Math.max(r.consumedKib, d.currentKib);
+      }
+      if (r.domid !== null && r.releaseWaiters.length) {
+        this.drop(r, null);
+        events.push({ kind: 'released', id: r.id, kib: r.kib, detail: `released reservation ${r.id} to domain ${r.domid}` });
+      }
+    }
+    return events;
+  }
+
+  /** After the core ran: grants what is ready, fails what is impossible. */
+  afterDecision(verdicts: ReadonlyMap<string, ReservationVerdict>, domids: Iterable<number>, nowMs: number): ReservationEvent[] {
+    const events: ReservationEvent[] = [];
+    for (const r of this.ordered()) {
+      if (r.state !== 'pending') continue;
+      const v = verdicts.get(r.id);
+      if (!v) continue;
+      r.reason = v.reason;
+      if (v.state === 'ready') {
+        r.state = 'held';
+        r.deadlineMs = nowMs + r.ttlMs;
+        r.knownDomids = new Set(domids);
+        const w = r.waiter;
+        r.waiter = null;
+        w?.({ ok: true, id: r.id, kib: r.kib, expiresAtMs: r.deadlineMs });
+        events.push({ kind: 'granted', id: r.id, kib: r.kib, detail: `reservation ${r.id} of ${r.kib} KiB granted` });
+      } else if (v.state === 'impossible') {
+        const reason = v.reason ?? 'the policy cannot free that much memory';
+        this.settle(r, { ok: false, code: 'impossible', error: reason });
+        events.push({ kind: 'failed', id: r.id, kib: r.kib, detail: `reservation ${r.id} impossible: ${reason}` });
+      }
+    }
+    return events;
+  }
+
+  /** Fails every waiting request and drops everything (daemon shutting down). */
+  shutdown(): void {
+    for (const r of [...this.items.values()]) this.drop(r, { ok: false, code: 'shutting-down', error: 'xenballoond is shutting down' });
+  }
+
+  get reservedKib(): number {
+    let s = 0;
+    for (const r of this.items.values()) s += this.remaining(r);
+    return s;
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  status(): ReservationStatus[] {
+    return this.ordered().map((r) => ({
+      id: r.id, kib: r.kib, remaining_kib: this.remaining(r), state: r.state, label: r.label,
+      created_at_ms: r.createdAtMs, expires_at_ms: r.deadlineMs, domid: r.domid, reason: r.reason,
+    }));
+  }
+
+  private ordered(): Reservation[] {
+    return [...this.items.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
+  }
+
+  private settle(r: Reservation, o: ReserveOutcome & { ok: false }): void {
+    this.items.delete(r.id);
+    const w = r.waiter;
+    r.waiter = null;
+    w?.(o);
+  }
+
+  private drop(r: Reservation, pendingOutcome: (ReserveOutcome & { ok: false }) | null): void {
+    this.items.delete(r.id);
+    if (r.waiter && pendingOutcome) r.waiter(pendingOutcome);
+    r.waiter = null;
+    for (const w of r.releaseWaiters) w({ ok: true, id: r.id, domid: r.domid });
+    r.releaseWaiters = [];
+  }
+}

@@ -1,0 +1,216 @@
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { createLogger } from '../../src/daemon/log.js';
+import { DaemonMetrics } from '../../src/daemon/metrics.js';
+import { FakeDecider, FakeHypervisor, FakeReports, FakeStore, waitFor } from './fakes.js';
+
+interface LogLine { level: number; msg: string; [k: string]: unknown }
+
+function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number } = {}) {
+  const lines: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as LogLine);
+      cb();
+    },
+  });
+  const log = createLogger({ level: 'debug', destination: sink, pretty: false });
+  const store = new FakeStore();
+  const hv = new FakeHypervisor();
+  const reports = new FakeReports();
+  const decider = new FakeDecider();
+  const metrics = new DaemonMetrics();
+  hv.add(0, 1024 * 1024, 1024 * 1024);
+  store.addDomain(0, 'Domain-0', 1024 * 1024, 1024 * 1024);
+  hv.add(1, 512 * 1024, 1025 * 1024);
+  store.addDomain(1, 'web', 512 * 1024, 1024 * 1024);
+  const daemon = new Daemon({
+    store, hypervisor: hv, reports, decider, policyFiles: ['test.yaml'], log, metrics, notifier: null,
+    dryRun: opts.dryRun ?? false, stepTimeoutMs: opts.stepTimeoutMs,
+  });
+  return { daemon, store, hv, reports, decider, metrics, lines };
+}
+
+let running: Daemon | null = null;
+afterEach(async () => {
+  await running?.stop();
+  running = null;
+});
+
+describe('Daemon (with fake ports)', () => {
+  it('adopts existing targets on start: no write until a guest reports a different need', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    await waitFor(() => t.daemon.status().daemon.steps >= 3, 'three steps');
+    expect(t.store.writes).toEqual([]);
+    expect(t.daemon.status().domains.map((d) => [d.domid, d.name, d.target_kib])).toEqual([[0, 'Domain-0', 1048576], [1, 'web', 524288]]);
+  });
+
+  it('manages a new domain: watches it, reads its report, writes its target once', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.hv.add(5, 256 * 1024, 1025 * 1024);
+    t.store.addDomain(5, 'db', 256 * 1024, 1024 * 1024);
+    t.store.fire('@introduceDomain');
+    await waitFor(() => t.store.watches.has('/local/domain/5/data/xenballoon\0xbd:5:data/xenballoon'), 'watch on domain 5');
+    t.store.set('/local/domain/5/data/xenballoon/report', 'need=300000');
+    await waitFor(() => t.store.nodes.get('/local/domain/5/memory/target') === '300000', 'target written');
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 3, 'more steps');
+    expect(t.store.writes.filter((w) => w.path === '/local/domain/5/memory/target')).toHaveLength(1);
+  });
+
+  it('coalesces a burst of report writes: reads stay bounded, the last value wins', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    const before = t.store.reads.filter((p) => p.endsWith('/report')).length;
+    for (let i = 1; i <= 1000; i++) t.store.set('/local/domain/1/data/xenballoon/report', `need=${400_000 + i}`);
+    await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '401000', 'last need applied');
+    const reads = t.store.reads.filter((p) => p.endsWith('/report')).length - before;
+    expect(reads).toBeLessThan(10);
+    expect(t.store.writes.filter((w) => w.path.endsWith('/memory/target')).length).toBeLessThan(5);
+  });
+
+  it('keeps stepping after a failing step, counts it and logs it once', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.decider.throwNext = new Error('core exploded');
+    await waitFor(() => t.daemon.status().daemon.step_failures === 1, 'a failure');
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 2, 'steps after the failure');
+    t.decider.throwNext = new Error('core exploded');
+    await waitFor(() => t.daemon.status().daemon.step_failures === 2, 'a second failure');
+    expect(t.lines.filter((l) => l.level >= 50 && /core exploded/.test(l.msg))).toHaveLength(2);
+    // The same hypervisor error on every step is logged once, not once per step.
+    t.hv.failAlways = new Error('hypercall failed');
+    await waitFor(() => t.daemon.status().daemon.step_failures >= 7, 'hypervisor failures');
+    t.hv.failAlways = null;
+    await waitFor(() => t.lines.some((l) => l.msg === 'control steps succeed again'), 'recovery logged');
+    expect(t.lines.filter((l) => /control step failed.*hypercall failed/.test(l.msg))).toHaveLength(1);
+    const failures = t.daemon.status().daemon.step_failures;
+    expect(await t.metrics.registry.getSingleMetricAsString('xenballoond_step_failures_total')).toContain(` ${failures}`);
+  });
+
+  it('abandons a hung step, keeps going, and raises the watchdog alarm once', async () => {
+    const t = setup({ stepTimeoutMs: 200 });
+    running = t.daemon;
+    await t.daemon.start();
+    t.hv.hang = true;
+    await waitFor(() => t.daemon.status().daemon.stalled, 'stalled');
+    await waitFor(() => t.daemon.status().daemon.step_failures >= 3, 'steps keep being attempted');
+    expect(t.lines.filter((l) => /no control step has completed/.test(l.msg))).toHaveLength(1);
+    t.hv.hang = false;
+    await waitFor(() => !t.daemon.status().daemon.stalled, 'recovered');
+  });
+
+  it('tolerates a domain vanishing between decision and action', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.decider.extra = [{ kind: 'setMaxmem', domid: 9, kib: 1000 }, { kind: 'setTarget', domid: 1, kib: 600_000 }];
+    await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '600000', 'the later action applied');
+    // domain 1 disappears from xenstore and the hypervisor while a target for it is pending
+    t.store.rm('/local/domain/1');
+    t.hv.doms.delete(1);
+    t.decider.extra = [{ kind: 'setTarget', domid: 1, kib: 700_000 }];
+    await waitFor(() => !t.daemon.status().domains.some((d) => d.domid === 1), 'domain 1 forgotten');
+    expect(t.store.nodes.has('/local/domain/1/memory/target')).toBe(false);
+    expect(t.daemon.status().daemon.step_failures).toBe(0);
+  });
+
+  it('retries a target write whose transaction hits EAGAIN', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.store.eagainBudget = 2;
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=450000');
+    await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '450000', 'target written');
+    expect(t.store.transactions).toBeGreaterThanOrEqual(3);
+  });
+
+  it('dry run decides and logs once but writes nothing', async () => {
+    const t = setup({ dryRun: true });
+    running = t.daemon;
+    await t.daemon.start();
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=450000');
+    await waitFor(() => t.lines.some((l) => l.msg === 'would set target'), 'dry-run log');
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 3, 'more steps');
+    expect(t.store.writes).toEqual([]);
+    expect(t.hv.maxmemCalls).toEqual([]);
+    expect(t.lines.filter((l) => l.msg === 'would set target')).toHaveLength(1);
+  });
+
+  it('a guest under pressure triggers a step before the next interval', async () => {
+    const t = setup();
+    t.decider.intervalMs = 60_000; // regular steps would take a minute
+    running = t.daemon;
+    await t.daemon.start();
+    await waitFor(() => t.daemon.status().daemon.steps >= 1, 'first step');
+    const steps = t.daemon.status().daemon.steps;
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=500000 psi=40');
+    await waitFor(() => t.daemon.status().daemon.steps > steps, 'urgent step');
+    expect(t.store.nodes.get('/local/domain/1/memory/target')).toBe('500000');
+  });
+
+  it('answers a reservation when the core says ready, and fails an impossible one with its reason', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    const ac = new AbortController();
+    const ok = await t.daemon.handleControl({ op: 'reserve', kib: 100_000 }, ac.signal);
+    expect(ok).toMatchObject({ ok: true, reservation: { kib: 100_000 } });
+    expect(t.daemon.status().host.reserved_kib).toBe(100_000);
+    t.decider.impossibleAboveKib = 500_000;
+    const bad = await t.daemon.handleControl({ op: 'reserve', kib: 600_000 }, ac.signal);
+    expect(bad).toEqual({ ok: false, code: 'impossible', error: 'minimums leave too little' });
+    const id = ok.ok && 'reservation' in ok ? ok.reservation.id : '';
+    expect(await t.daemon.handleControl({ op: 'release', id }, ac.signal)).toEqual({ ok: true, id, domid: null });
+    expect(t.daemon.status().host.reserved_kib).toBe(0);
+  });
+
+  it('re-reads everything after a xenstore reconnect', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.store.emit({ kind: 'disconnected', error: 'gone' });
+    // While disconnected, someone changes a target; the watch event is lost.
+    t.store.set('/local/domain/1/memory/target', '333333', false);
+    t.store.emit({ kind: 'reconnected' });
+    await waitFor(() => t.daemon.status().domains.find((d) => d.domid === 1)?.target_kib === 333333, 'target re-read');
+    expect(t.lines.some((l) => /lost the connection to xenstored/.test(l.msg))).toBe(true);
+    expect(t.lines.some((l) => /re-established/.test(l.msg))).toBe(true);
+  });
+
+  it('a waiting reservation times out on time even while every step fails', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.hv.phys.freeKib = 0; // nothing free: the request waits
+    t.hv.failAlways = new Error('hypervisor gone');
+    const r = await t.daemon.handleControl({ op: 'reserve', kib: 100_000, timeout_ms: 300 }, new AbortController().signal);
+    expect(r).toMatchObject({ ok: false, code: 'timeout' });
+    expect(t.daemon.status().reservations).toEqual([]);
+  });
+
+  it('does not read back its own target writes, but sees a target someone else writes', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=450000');
+    await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '450000', 'target written');
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 2, 'two more steps');
+    expect(t.store.reads.filter((p) => p === '/local/domain/1/memory/target')).toHaveLength(1); // the initial read only
+    // xl mem-set (or anything else) changes it: the daemon reads it and the core sees it.
+    t.store.set('/local/domain/1/memory/target', '470000');
+    await waitFor(() => t.daemon.status().domains.find((d) => d.domid === 1)?.target_kib === 470000 ||
+      t.store.reads.filter((p) => p === '/local/domain/1/memory/target').length === 2, 'external write read');
+    expect(t.store.reads.filter((p) => p === '/local/domain/1/memory/target').length).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * The real xenballoond process against a simulated Xen host (`xenballoonctl sim-host`): what an
+ * operator relies on, end to end. Time is asserted in daemon steps (its interval is 500 ms in the
+ * test policy), never in wall-clock thresholds; every wait is a condition with a generous timeout.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ctlPath, MAX_SHRINK_PER_STEP_KIB, MiB, Rig, runCtl, settled, waitFor, type Daemon } from './harness.js';
+
+describe('xenballoond on a simulated host', () => {
+  const rig = new Rig();
+  let d: Daemon;
+  let steady1 = 0;
+
+  beforeAll(async () => {
+    await rig.start();
+    d = await rig.startDaemon();
+  });
+  afterAll(() => rig.cleanup());
+
+  it('manages a new domain within one interval', async () => {
+    const before = (await d.status()).daemon.steps;
+    steady1 = await rig.create('steady-1', 'steady');
+    const dom = await waitFor('steady-1 managed', async () => {
+      const st = await d.status();
+      const x = st.domains.find((y) => y.domid === steady1);
+      return x?.managed ? { x, steps: st.daemon.steps } : undefined;
+    });
+    // @introduceDomain asks for a step at once; at most one regular step may have run besides.
+    expect(dom.steps - before).toBeLessThanOrEqual(2);
+    expect(dom.x.name).toBe('steady-1');
+  });
+
+  it('gives a guest whose report shows more need more memory within two intervals', async () => {
+    const start = await settled(d, 'steady-1');
+    const targets = await rig.recordTargets(steady1);
+    const report = await (rig.xs!).watch(`/local/domain/${steady1}/data/xenballoon/report`, 'it-report');
+    let seenAtStep: number | null = null;
+    report.on('event', () => {
+      void rig.xs!.readString(`/local/domain/${steady1}/data/xenballoon/report`).then(async (v) => {
+        const committed = Number(/^committed_as_kib=(\d+)$/m.exec(v)?.[1] ?? 0);
+        if (seenAtStep === null && committed >= 600 * MiB) seenAtStep = (await d.status()).daemon.steps;
+      }, () => undefined);
+    });
+    await rig.setNeed(steady1, 600 * MiB);
+    const grown = await waitFor('target raised', async () => {
+      const st = await d.status();
+      const x = st.domains.find((y) => y.domid === steady1);
+      return x && (x.target_kib ?? 0) > (start.target_kib ?? 0) + 200 * MiB ? st.daemon.steps : undefined;
+    });
+    await report.unwatch();
+    await targets.stop();
+    expect(seenAtStep).not.toBeNull();
+    expect(grown - (seenAtStep as unknown as number)).toBeLessThanOrEqual(2);
+    expect(targets.values.length).toBeGreaterThan(0);
+  });
+
+  it('takes memory back from a guest that needs less, no faster than rate.down', async () => {
+    await settled(d, 'steady-1');
+    const targets = await rig.recordTargets(steady1);
+    await rig.setNeed(steady1, 100 * MiB);
+    // Shrinking from near 1 GiB at 16M/s takes long; six rate-limited writes tell enough.
+    await waitFor('six lower targets', () => targets.values.filter((v, i) => i > 0 && v < (targets.values[i - 1] as number)).length >= 6);
+    await targets.stop();
+    const low = await d.domain('steady-1');
+    expect(low?.flags).not.toContain('stuck');
+    const steps = targets.values.slice(1).map((v, i) => (targets.values[i] as number) - v);
+    expect(steps.length).toBeGreaterThan(3);
+    for (const dec of steps) expect(dec).toBeLessThanOrEqual(MAX_SHRINK_PER_STEP_KIB);
+  });
+
+  it('grants a reservation by ballooning others down, and fails one that cannot be met with the reason', async () => {
+    const free = (await d.status()).host.free_kib;
+    // More than is free now: steady-1 must give memory back first.
+    const want = Math.round((free + 96 * MiB) / MiB);
+    const ok = await runCtl(['--control', rig.control, 'reserve', `${want}M`, '--timeout', '2m']);
+    expect(ok.stderr).toMatch(/reserved/);
+    expect(ok.code).toBe(0);
+    const id = ok.stdout.trim();
+    expect(id).toMatch(/^r\d+$/);
+    const held = await d.status();
+    expect(held.reservations).toEqual([expect.objectContaining({ id, state: 'held', kib: want * MiB })]);
+    expect(held.host.free_kib).toBeGreaterThanOrEqual(want * MiB);
+    expect(await runCtl(['--control', rig.control, 'release', id])).toMatchObject({ code: 0 });
+    expect((await d.status()).reservations).toEqual([]);
+
+    const bad = await runCtl(['--control', rig.control, 'reserve', '3G']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/minimums of running domains leave only .*; 3 GiB requested/);
+  });
+
+  it('launches a domain through a reservation and releases it once the domain holds its memory', async () => {
+    const r = await runCtl(['--control', rig.control, 'launch', '--reserve', '512M', '--timeout', '2m', '--',
+      process.execPath, ctlPath, 'sim-create', '--dir', rig.dir, '--name', 'launched-1', '--memory', '512M', '--maxmem', '1G']);
+    expect(r.stderr).toMatch(/domain \d+ holds its memory; reservation r\d+ released/);
+    expect(r.code).toBe(0);
+    const st = await d.status();
+    expect(st.reservations).toEqual([]);
+    expect(st.domains.find((x) => x.name === 'launched-1')).toBeDefined();
+  });
+
+  it('keeps the old policy when SIGHUP brings a broken one, and takes a fixed one', async () => {
+    const good = await readFile(rig.policy, 'utf8');
+    await writeFile(rig.policy, good + '\nbogus_key: 1\n');
+    process.kill(d.pid, 'SIGHUP');
+    const line = await waitFor('reload refused in the log', () => d.logs().find((l) => /policy reload failed/.test(l.msg)));
+    expect(line.msg).toMatch(new RegExp(`keeping the previous policy: bad policy: ${rig.policy.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+    expect(d.proc.running()).toBe(true);
+    const before = (await d.status()).daemon.steps;
+    await waitFor('steps go on', async () => (await d.status()).daemon.steps > before + 2);
+    expect((await d.status()).daemon.interval_ms).toBe(500);
+    const viaCtl = await runCtl(['--control', rig.control, 'reload']);
+    expect(viaCtl.code).toBe(1);
+    expect(viaCtl.stderr).toMatch(/:\d+:\d+: unknown key 'bogus_key'/);
+
+    await writeFile(rig.policy, good.replace('interval: 500ms', 'interval: 400ms'));
+    const fixed = await runCtl(['--control', rig.control, 'reload']);
+    expect(fixed).toMatchObject({ code: 0 });
+    expect((await d.status()).daemon.interval_ms).toBe(400);
+  });
+});
+
+describe('a stuck guest', () => {
+  const rig = new Rig();
+  let d: Daemon;
+  beforeAll(async () => {
+    await rig.start();
+    d = await rig.startDaemon();
+  });
+  afterAll(() => rig.cleanup());
+
+  it('is flagged, its memory counts as fixed, and the others cover its share', async () => {
+    const a = await rig.create('grow-1', 'steady');
+    const s = await rig.create('stuck-1', 'stuck');
+    const b = await rig.create('steady-2', 'steady');
+    await settled(d, 'steady-2', 2);
+    const bBefore = await rig.target(b);
+    await rig.setNeed(a, 900 * MiB);
+    const stuck = await waitFor('stuck-1 flagged', async () => {
+      const x = await d.domain('stuck-1');
+      return x?.flags.includes('stuck') ? x : undefined;
+    });
+    expect(d.logs().some((l) => /stuck-1\) is stuck/.test(l.msg))).toBe(true);
+    // It never moved: it still holds what it started with, and its target is left for it.
+    expect(stuck.current_kib).toBeGreaterThanOrEqual(500 * MiB);
+    const ex = await runCtl(['--control', rig.control, 'explain', 'stuck-1']);
+    expect(ex.stdout).toMatch(/stuck/);
+    // The others cover: steady-2 gives memory back and grow-1 gets more.
+    await waitFor('steady-2 shrinks', async () => (await rig.target(b)) < bBefore);
+    await waitFor('grow-1 grows', async () => (await rig.target(a)) > 600 * MiB);
+    expect(s).toBeGreaterThan(0);
+  });
+});
+
+describe('kill -9 and restart', () => {
+  const rig = new Rig();
+  beforeAll(() => rig.start());
+  afterAll(() => rig.cleanup());
+
+  it('changes no target by more than the rate limit', async () => {
+    const d1 = await rig.startDaemon();
+    const doms = [
+      await rig.create('a-1', 'steady', 320 * MiB),
+      await rig.create('b-1', 'steady', 320 * MiB),
+      await rig.create('c-1', 'steady', 320 * MiB),
+    ];
+    await rig.setNeed(doms[1] as number, 150 * MiB);
+    for (const n of ['b-1', 'c-1']) await settled(d1, n, 6);
+    // a-1 comes under pressure (600M of anon in 320M): the daemon raises its need and grows it.
+    await rig.setNeed(doms[0] as number, 600 * MiB);
+    await waitFor('a-1 grown under pressure', async () => (await rig.target(doms[0] as number)) > 700 * MiB);
+    // Its workload shrinks again, and the daemon dies before acting on it: the next one starts
+    // without the old one's memory of a-1's pressure, sees a much smaller need, and must still
+    // shrink a-1 no faster than rate.down.
+    await rig.setNeed(doms[0] as number, 150 * MiB);
+    await d1.kill9();
+    // What the dead daemon left, and every write from now on (only the new daemon writes).
+    const before = new Map<number, number>();
+    for (const id of doms) before.set(id, await rig.target(id));
+    const recs = await Promise.all(doms.map((id) => rig.recordTargets(id)));
+    const d2 = await rig.startDaemon();
+    await waitFor('a-1 shrinking under the new daemon', () => recs[0]?.values.some((v) => v < (before.get(doms[0] as number) as number)));
+    const start = (await d2.status()).daemon.steps;
+    await waitFor('a few more steps', async () => (await d2.status()).daemon.steps >= start + 4);
+    for (const r of recs) await r.stop();
+    // Every target the new daemon wrote is at most one step's rate limit below the one before
+    // (growth is never rate-limited: a guest under pressure may get memory at once).
+    doms.forEach((id, i) => {
+      const seq = [before.get(id) as number, ...(recs[i]?.values ?? [])];
+      for (let k = 1; k < seq.length; k++) expect((seq[k - 1] as number) - (seq[k] as number)).toBeLessThanOrEqual(MAX_SHRINK_PER_STEP_KIB);
+    });
+    const st = await d2.status();
+    for (const id of doms) expect(st.domains.find((x) => x.domid === id)?.managed).toBe(true);
+  });
+});
