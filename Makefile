@@ -20,6 +20,8 @@ help:
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
 	@echo "make bench   run every simulator scenario with xenballoond and its peers; tables in docs/benchmarks.md"
 	@echo "make bench-core  time the decision core per step for 10..10,000 domains (prints numbers)"
+	@echo "make bench-daemon  the real daemon with 100 and 1,000 simulated domains: latency, CPU at rest, RSS"
+	@echo "make install  install on a dom0 under /opt/xenballoond with the systemd unit (docs/operations.md)"
 	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
 	@echo "make bench-xenstored  print requests/s and watch latency of our xenstore server"
 	@echo "make lab-smoke  boot real Xen + dom0 + 2 PV guests under QEMU and check the libxenctrl binding (docs/lab.md)"
