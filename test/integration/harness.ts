@@ -90,6 +90,14 @@ export class Daemon {
     return this.proc.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
   }
 
+  /**
+   * Every target this daemon wrote for a domain, in order, from its own debug log (written right
+   * after each write): exact, where sampling xenstore could miss a value on a loaded machine.
+   */
+  targetWrites(domid: number): { from: number | null; to: number }[] {
+    return this.logs().filter((l) => l.msg === 'target set' && l.domid === domid).map((l) => ({ from: l.from as number | null, to: l.to as number }));
+  }
+
   async status(): Promise<Status> {
     return (await controlRequest(this.control, { op: 'status' })).status;
   }
