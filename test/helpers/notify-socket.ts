@@ -43,3 +43,13 @@ export class NotifySocket {
     this.fd = -1;
   }
 }
+
+/** Whether libsystemd is on this machine (sd_notify is a no-op without it, by design). */
+export const hasLibsystemd = (() => {
+  try {
+    koffi.load('libsystemd.so.0');
+    return true;
+  } catch {
+    return false;
+  }
+})();
