@@ -310,7 +310,7 @@ export function prepareDomain(
     // Reservations take an idle domain's memory down to its floor, but push no more than
     // `squeeze` of what it actually uses into swap; an active one keeps its need.
     const inUseFloor = inUse === null ? 0 : clamp((overheadKib ?? 0) + inUse - s.squeeze);
-    protectKib = active ? l1 : Math.min(l1, Math.max(l0, inUseFloor));
+    protectKib = active ? Math.max(l0, clamp(coreEff)) : Math.min(l1, Math.max(l0, inUseFloor));
     work.mode = 'normal';
     work.estimator = est.estimator;
     work.estimateKib = est.kib;
