@@ -177,6 +177,7 @@ export function prepareDomain(
     lastRaiseMs: prev?.lastRaiseMs ?? null,
     activeUntilMs: reset ? null : (prev?.activeUntilMs ?? null),
     lastCoreKib: prev?.lastCoreKib ?? null,
+    lastInUseKib: reset ? null : (prev?.lastInUseKib ?? null),
     lastDownMs: prev?.lastDownMs ?? null,
     lastUpMs: prev?.lastUpMs ?? null,
     progressAtMs: prev?.progressAtMs ?? nowMs,
@@ -299,8 +300,12 @@ export function prepareDomain(
     const coreEff = core + (boost ?? 0);
     const rose =
       next.lastCoreKib !== null && coreEff - next.lastCoreKib >= Math.max(s.hysteresis, 0.1 * next.lastCoreKib);
-    if (rose || (isNew && reading.pressured)) next.activeUntilMs = nowMs + s.need.active_for;
+    // Memory in use climbing (a database warming its pool, say) is activity too, even when
+    // Committed_AS promised it long ago.
+    const using = isNew && inUse !== null && next.lastInUseKib !== null && inUse - next.lastInUseKib >= s.hysteresis;
+    if (rose || using || (isNew && reading.pressured)) next.activeUntilMs = nowMs + s.need.active_for;
     next.lastCoreKib = coreEff;
+    if (isNew && inUse !== null) next.lastInUseKib = inUse;
     const active = next.activeUntilMs !== null && nowMs < next.activeUntilMs;
     const headroom = headroomKib(s, scaled);
     const l0 = minKib;
@@ -310,7 +315,7 @@ export function prepareDomain(
     // Reservations take an idle domain's memory down to its floor, but push no more than
     // `squeeze` of what it actually uses into swap; an active one keeps its need.
     const inUseFloor = inUse === null ? 0 : clamp((overheadKib ?? 0) + inUse - s.squeeze);
-    protectKib = active ? l1 : Math.min(l1, Math.max(l0, inUseFloor));
+    protectKib = active ? Math.max(l0, clamp(coreEff)) : Math.min(l1, Math.max(l0, inUseFloor));
     work.mode = 'normal';
     work.estimator = est.estimator;
     work.estimateKib = est.kib;

@@ -4,8 +4,8 @@
  *
  *   budget      = free + scrub - outstanding + what managed domains hold
  *                 - reserve - growth unmanaged domains were promised
- *   allocatable = budget - reservations, but never below what active domains need
- *                 (reservations wait for them rather than push them below their need)
+ *   allocatable = budget - the reservations (first come first served, whole) that fit without
+ *                 pushing active domains below their need; the others wait, costing nothing
  *   desired     = allocate(levels, allocatable)                      (allocate.ts)
  *   shrink      = toward desired at most rate.down per second (and, when the memory is wanted
  *                 elsewhere, the guest's free memory at once); no change smaller than the
@@ -106,8 +106,14 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const items = managed.map((w) => ({ levels: w.levels, weight: w.weight }));
   const activeNeedKib = managed.reduce((s, w) => s + w.protectKib, 0);
   // Reservations take memory from the budget, but not what active domains need right now.
-  const allocatableKib = Math.max(budgetKib - reservedKib, Math.min(budgetKib, activeNeedKib));
-  const honouredKib = Math.min(reservedKib, Math.max(0, budgetKib - allocatableKib));
+  // Whole reservations only, first come first served: one that cannot be met without pushing
+  // active domains below their need waits, and costs nobody anything while it waits.
+  let honouredKib = 0;
+  for (const r of held) {
+    if (budgetKib - honouredKib - r.kib < activeNeedKib) break;
+    honouredKib += r.kib;
+  }
+  const allocatableKib = budgetKib - honouredKib;
   const alloc = allocate(items, allocatableKib);
 
   // Reservations already covered by free memory before this step: nobody may grow into them.
@@ -256,6 +262,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const shrinking = plans.filter((p) => p.desired < p.w.targetKib);
   const reservations = evaluateReservations(held, expired, {
     nowMs,
+    spareKib: Math.max(0, budgetKib - activeNeedKib),
     availableKib,
     capacityKib,
     honouredKib,
@@ -360,6 +367,8 @@ function readyPrefix(held: ReservationObservation[], availableKib: number): numb
 
 interface ReservationContext {
   nowMs: number;
+  /** What reservations could get without pushing active domains below their need. */
+  spareKib: number;
   availableKib: number;
   capacityKib: number;
   honouredKib: number;
@@ -411,8 +420,8 @@ export function evaluateReservations(
         kib: r.kib,
         state: 'pending',
         reason:
-          `waiting: active domains need ${formatKib(cum - ctx.honouredKib)} of it; ` +
-          `it is kept for them until they need less`,
+          `waiting: domains that are busy (active) need the memory; ` +
+          `${formatKib(Math.max(0, cum - ctx.spareKib))} short until they need less`,
         ageMs,
       });
     }
