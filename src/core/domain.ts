@@ -119,6 +119,10 @@ export function prepareDomain(
   else if (d.dying) unmanagedReason = 'dying';
   else if (d.shutdown) unmanagedReason = 'shutdown';
   else if (d.domid === 0 && !policy.host.manage_dom0) unmanagedReason = 'dom0';
+  // The toolstack writes memory/target once it has built the domain. Before that (`xl create`
+  // in progress: no memory yet, its maxmem about to be set by libxl) the domain is not ours:
+  // a target or maxmem written now would be computed from nothing and break the build.
+  else if (d.domid !== 0 && d.targetKib === null) unmanagedReason = 'building';
   else if (!settings.manage) unmanagedReason = 'policy';
 
   const capKib = valid ? Math.max(0, d.maxmemKib - videoramKib) : 0;

@@ -137,6 +137,14 @@ export class Observer {
     }
     if (ev.kind !== 'watch') return;
     if (ev.token === 'xbd:introduce' || ev.token === 'xbd:release') {
+      // A domain found in the hypervisor's list while the toolstack was still building it had
+      // no name (nor target) yet, and `name` is not under a watched subtree: read it again now
+      // that a domain is complete.
+      if (ev.token === 'xbd:introduce') {
+        for (const rec of this.domains.values()) {
+          if (rec.name === null || rec.targetKib === null) for (const k of ALL_KEYS) rec.dirty.add(k);
+        }
+      }
       this.o.onUrgent('topology', ev.token === 'xbd:introduce' ? 'domain introduced' : 'domain released', true);
       return;
     }

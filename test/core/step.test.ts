@@ -20,6 +20,19 @@ describe('which domains are managed', () => {
     expect(r.explanation.host.budgetKib).toBe((1024 + 512 - 64) * MiB);
   });
 
+  it('leaves a domain the toolstack is still building (no memory/target yet) alone', () => {
+    // As seen on real Xen during `xl create`: the domain is in the hypervisor's list with no
+    // memory and maxmem 0, and its xenstore home has no memory/target or static-max yet.
+    const obs = observation({ total: 2048, free: 1000 }, [
+      domain({ domid: 0, name: 'Domain-0', current: 512, staticMax: null }),
+      domain({ domid: 1, name: '', current: 0, target: null, maxmem: 0, staticMax: null }),
+      domain({ domid: 2, current: 40, target: null, maxmem: 129, staticMax: null }),
+    ]);
+    const r = step(initialState(), obs, policy(), 0);
+    expect(r.actions).toEqual([]);
+    expect(r.explanation.domains.map((d) => d.unmanagedReason)).toEqual(['dom0', 'building', 'building']);
+  });
+
   it('manages dom0 when the policy says so', () => {
     const obs = observation({ total: 4096, free: 1024 }, [domain({ domid: 0, name: 'Domain-0', current: 3072, staticMax: 4096, report: idle() })]);
     const r = step(initialState(), obs, policy('host: { manage_dom0: true }'), 0);

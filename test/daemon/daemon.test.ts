@@ -63,6 +63,21 @@ describe('Daemon (with fake ports)', () => {
     expect(t.store.writes.filter((w) => w.path === '/local/domain/5/memory/target')).toHaveLength(1);
   });
 
+  it('reads the name of a domain found while the toolstack was still building it', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    // xl create: the domain is in the hypervisor's list before libxl wrote its xenstore home.
+    t.hv.add(6, 0, 0);
+    await waitFor(() => t.daemon.status().domains.some((d) => d.domid === 6), 'domain 6 seen');
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 2, 'two more steps');
+    expect(t.daemon.status().domains.find((d) => d.domid === 6)?.name).toBe('domain-6');
+    t.store.addDomain(6, 'built', 128 * 1024, 256 * 1024);
+    t.store.fire('@introduceDomain');
+    await waitFor(() => t.daemon.status().domains.find((d) => d.domid === 6)?.name === 'built', 'name read after the introduction');
+  });
+
   it('coalesces a burst of report writes: reads stay bounded, the last value wins', async () => {
     const t = setup();
     running = t.daemon;
