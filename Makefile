@@ -10,7 +10,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make l
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench bench-core bench-xenstore bench-xenstored
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench bench-core bench-xenstore bench-xenstored setup-lab lab-images lab-smoke
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-core  time the decision core per step for 10..10,000 domains (prints numbers)"
 	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
 	@echo "make bench-xenstored  print requests/s and watch latency of our xenstore server"
+	@echo "make lab-smoke  boot real Xen + dom0 + 2 PV guests under QEMU and check the libxenctrl binding (docs/lab.md)"
 
 setup: setup-apt $(NPM_STAMP)
 
@@ -132,3 +133,14 @@ clean:
 bench-xenstored: build-ts
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/xenstored.js
+
+# --- The real-Xen lab (docs/lab.md): Xen 4.17 + dom0 + PV guests under QEMU, from Debian packages.
+setup-lab:
+	test/lab/setup.sh
+
+lab-images: setup-lab
+	test/lab/build-images.sh
+
+# The scenario runs in dom0 against the built dist/ and, when present, build/bin guest tools.
+lab-smoke: build setup-lab
+	test/lab/run.sh --timeout 900 test/lab/scenarios/smoke.sh
