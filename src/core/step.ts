@@ -381,7 +381,7 @@ interface ReservationContext {
  * what targets still promise) covers it and every earlier one; impossible when even every
  * managed domain at its floor would not make room; pending otherwise.
  */
-export function evaluateReservations(
+function evaluateReservations(
   held: readonly ReservationObservation[],
   expired: readonly ReservationObservation[],
   ctx: ReservationContext,
