@@ -3,7 +3,8 @@
  * A benchmark, not a test: it prints numbers and asserts nothing. On a shared machine the
  * numbers are indicative only.
  *
- *   make bench-daemon, or: node build/bench/bench/daemon.js [--domains 100,1000] [--samples 100] [--rest 30s] [--heartbeat 10s|off] [--json]
+ *   make bench-daemon, or: node build/bench/bench/daemon.js [--domains 100,1000] [--samples 100] [--warmup 60s] [--rest 60s]
+ *                                                         [--heartbeat 10s|off] [--json]
  *
  * The host is built in this process: our xenstore server (src/sim/xenstored) holding N domains
  * as libxl creates them, and a minimal hypervisor.sock (the sim: protocol) whose domains follow
@@ -16,12 +17,14 @@
  *   on pressure, so this is the pipeline's own latency: watch, read, parse, step, write);
  * - regular latency: the same with a report without pressure, which waits for the next regular
  *   step (so it includes up to one interval of waiting);
- * - CPU at rest: the daemon's user+system time over --rest while every guest re-publishes its
- *   report every 10 s (xenballoon-report's heartbeat), as % of one core;
+ * - CPU at rest: after --warmup with heartbeats (the JIT settles), the daemon's user+system time
+ *   (all its threads, from /proc) over --rest with no guest writing ("idle": steps and timers),
+ *   then over --rest while every guest re-publishes its report every 10 s (xenballoon-report's
+ *   heartbeat; the issue's "at rest"), as % of one core, with the main thread's share;
  * - RSS at the end and its peak (VmHWM).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,8 +114,9 @@ function hypervisorServer(path: string, totalKib: number, doms: Map<number, Dom>
   });
 }
 
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime + stime of a process, or of one of its threads. */
+function cpuTicks(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime, stime
 }
@@ -136,7 +140,16 @@ interface Result {
   regularP50Ms: number;
   regularP99Ms: number;
   startupS: number;
+  /** CPU during the warm-up (heartbeats on, JIT still compiling). */
+  warmupCpuPct: number;
+  /** CPU with no guest writing anything: the steps and timers alone. */
+  idleCpuPct: number;
+  idleStepsPerS: number;
+  /** CPU with every guest heartbeating: the issue's "at rest". */
   restCpuPct: number;
+  /** Of restCpuPct, the main (JavaScript) thread; the rest is V8's helpers (GC, JIT) and libuv/libxenstore threads. */
+  restMainPct: number;
+  restStepsPerS: number;
   /** The daemon's step duration at rest (sampled). */
   stepP50Ms: number;
   rssMiB: number;
@@ -144,7 +157,7 @@ interface Result {
   peakRssMiB: number;
 }
 
-async function runOne(n: number, samples: number, restMs: number, heartbeatMs: number | null, log: (s: string) => void): Promise<Result> {
+async function runOne(n: number, samples: number, warmupMs: number, restMs: number, heartbeatMs: number | null, log: (s: string) => void): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'xbd-bench-'));
   const server = new XenstoredServer({ limits: {} });
   const doms = new Map<number, Dom>();
@@ -193,7 +206,12 @@ async function runOne(n: number, samples: number, restMs: number, heartbeatMs: n
     daemon = spawn(process.execPath, [...nodeArgs, daemonJs, '--xenstore', join(dir, 'xenstored.sock'), '--hypervisor', `sim:${join(dir, 'hypervisor.sock')}`,
       '--control', join(dir, 'control.sock'), '--policy', policy, '--log-level', 'warn', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    daemon.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    // XBD_BENCH_DAEMON_OUT=FILE: also keep the daemon's stdout (its log, --trace-gc…) in FILE.
+    const outFile = process.env.XBD_BENCH_DAEMON_OUT;
+    daemon.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      if (outFile) appendFileSync(outFile, s);
+    });
     const pid = daemon.pid as number;
     // Started: every domain has been adopted and has settled (no target write for 3 s).
     const settle = async (what: string) => {
@@ -235,44 +253,68 @@ async function runOne(n: number, samples: number, restMs: number, heartbeatMs: n
     const regular = await measure(0);
     log(`  N=${n}: ${regular.length}/${samples} regular samples`);
 
-    // At rest: every guest heartbeats (xenballoon-report: every 10 s), spread evenly.
-    await settle(`N=${n}: settled again; measuring ${restMs / 1000} s at rest`);
+    // At rest. The daemon's JIT is still compiling in its first minute (TurboFan on V8's helper
+    // threads was most of the CPU in a 30 s window right after start-up), so a warm-up period
+    // with heartbeats comes first; the daemon runs for months, and what matters is its steady state.
+    await settle(`N=${n}: settled again; warming up ${warmupMs / 1000} s, then ${restMs / 1000} s idle and ${restMs / 1000} s with heartbeats`);
+    // Heartbeats (xenballoon-report: every 10 s): batches of guests every 20 ms (or less often),
+    // so the whole fleet beats once per period.
     let next = 1;
-    // Batches of guests every 20 ms (or less often), so the whole fleet beats once per period.
-    const tickMs = heartbeatMs === null ? 0 : Math.max(20, heartbeatMs / n);
-    const perTick = heartbeatMs === null ? 0 : Math.max(1, Math.round((n * tickMs) / heartbeatMs));
-    const hb = heartbeatMs === null ? null : setInterval(() => {
-      for (let j = 0; j < perTick; j++) {
-        const d = doms.get(next) as Dom;
-        const g = server.session(next);
-        g.write(`/local/domain/${next}/data/xenballoon/report`, record(d, 0));
-        g.close();
-        next = next >= n ? 1 : next + 1;
-      }
-    }, tickMs);
-    const c0 = cpuTicks(pid);
-    const w0 = performance.now();
-    // The daemon's own step time (observe + decide + act), sampled through its control socket.
+    const heartbeats = (): NodeJS.Timeout | null => {
+      if (heartbeatMs === null) return null;
+      const tickMs = Math.max(20, heartbeatMs / n);
+      const perTick = Math.max(1, Math.round((n * tickMs) / heartbeatMs));
+      return setInterval(() => {
+        for (let j = 0; j < perTick; j++) {
+          const d = doms.get(next) as Dom;
+          const g = server.session(next);
+          g.write(`/local/domain/${next}/data/xenballoon/report`, record(d, 0));
+          g.close();
+          next = next >= n ? 1 : next + 1;
+        }
+      }, tickMs);
+    };
+    // The daemon's own step time (observe + decide + act) and step count, through its control socket.
     const stepMs: number[] = [];
     let heapKib = NaN;
-    const sampler = setInterval(() => {
-      controlRequest(join(dir, 'control.sock'), { op: 'status' }).then((r) => {
-        if (r.status.daemon.last_step_duration_ms !== null) stepMs.push(r.status.daemon.last_step_duration_ms);
-        heapKib = r.status.daemon.heap_used_kib;
-      }, () => undefined);
-    }, Math.max(5000, restMs / 4));
-    await sleep(restMs);
-    clearInterval(sampler);
-    const c1 = cpuTicks(pid);
-    const w1 = performance.now();
-    if (hb) clearInterval(hb);
-    const restCpuPct = (((c1 - c0) / CLK_TCK) * 1000 / (w1 - w0)) * 100;
+    const status = () => controlRequest(join(dir, 'control.sock'), { op: 'status' }).then((r) => r.status.daemon);
+    /** CPU over `ms`: the whole process and its main (JavaScript) thread, in % of one core. */
+    const phase = async (ms: number, beat: boolean) => {
+      const hb = beat ? heartbeats() : null;
+      const s0 = await status();
+      const c0 = cpuTicks(pid);
+      const m0 = cpuTicks(pid, pid);
+      const w0 = performance.now();
+      const sampler = setInterval(() => {
+        status().then((d) => {
+          if (d.last_step_duration_ms !== null) stepMs.push(d.last_step_duration_ms);
+          heapKib = d.heap_used_kib;
+        }, () => undefined);
+      }, Math.max(5000, ms / 4));
+      await sleep(ms);
+      clearInterval(sampler);
+      const c1 = cpuTicks(pid);
+      const m1 = cpuTicks(pid, pid);
+      const w1 = performance.now();
+      const s1 = await status();
+      if (hb) clearInterval(hb);
+      const pctOf = (ticks: number) => ((ticks / CLK_TCK) * 1000 / (w1 - w0)) * 100;
+      return { cpuPct: pctOf(c1 - c0), mainPct: pctOf(m1 - m0), steps: s1.steps - s0.steps, seconds: (w1 - w0) / 1000 };
+    };
+    const warm = await phase(warmupMs, true);
+    const idle = await phase(restMs, false);
+    const rest = heartbeatMs === null ? idle : await phase(restMs, true);
     return {
       domains: n,
       urgentP50Ms: pct(urgent, 50), urgentP99Ms: pct(urgent, 99),
       regularP50Ms: pct(regular, 50), regularP99Ms: pct(regular, 99),
       startupS,
-      restCpuPct,
+      warmupCpuPct: warm.cpuPct,
+      idleCpuPct: idle.cpuPct,
+      idleStepsPerS: idle.steps / idle.seconds,
+      restCpuPct: rest.cpuPct,
+      restMainPct: rest.mainPct,
+      restStepsPerS: rest.steps / rest.seconds,
       stepP50Ms: pct(stepMs, 50),
       rssMiB: statusKib(pid, 'VmRSS') / 1024,
       heapMiB: heapKib / 1024,
@@ -296,27 +338,31 @@ async function main(): Promise<void> {
     options: {
       domains: { type: 'string', default: '100,1000' },
       samples: { type: 'string', default: '100' },
-      rest: { type: 'string', default: '30s' },
+      warmup: { type: 'string', default: '60s' },
+      rest: { type: 'string', default: '60s' },
       heartbeat: { type: 'string', default: '10s' },
       json: { type: 'boolean', default: false },
     },
   });
   const ns = values.domains.split(',').map(Number);
   const samples = Number(values.samples);
+  const warmupMs = parseDurationMs(values.warmup);
   const restMs = parseDurationMs(values.rest);
   const heartbeatMs = values.heartbeat === 'off' ? null : parseDurationMs(values.heartbeat);
   const log = (s: string) => process.stderr.write(s + '\n');
   const results: Result[] = [];
-  for (const n of ns) results.push(await runOne(n, samples, restMs, heartbeatMs, log));
+  for (const n of ns) results.push(await runOne(n, samples, warmupMs, restMs, heartbeatMs, log));
   if (values.json) {
     process.stdout.write(JSON.stringify({ results }, null, 2) + '\n');
     return;
   }
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const rows = [
-    ['domains', 'urgent p50 ms', 'urgent p99 ms', 'regular p50 ms', 'regular p99 ms', 'startup s', 'step ms', 'CPU at rest %', 'RSS MiB', 'heap MiB', 'peak RSS MiB'],
+    ['domains', 'urgent p50 ms', 'urgent p99 ms', 'regular p50 ms', 'regular p99 ms', 'startup s', 'step ms', 'CPU warm-up %',
+      'CPU idle %', 'steps/s idle', 'CPU at rest %', 'main thread %', 'RSS MiB', 'heap MiB', 'peak RSS MiB'],
     ...results.map((r) => [String(r.domains), f(r.urgentP50Ms), f(r.urgentP99Ms), f(r.regularP50Ms), f(r.regularP99Ms), f(r.startupS),
-      f(r.stepP50Ms), f(r.restCpuPct, 2), f(r.rssMiB, 0), f(r.heapMiB, 0), f(r.peakRssMiB, 0)]),
+      f(r.stepP50Ms), f(r.warmupCpuPct, 2), f(r.idleCpuPct, 2), f(r.idleStepsPerS, 2), f(r.restCpuPct, 2), f(r.restMainPct, 2),
+      f(r.rssMiB, 0), f(r.heapMiB, 0), f(r.peakRssMiB, 0)]),
   ];
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padStart(w[i] ?? 0)).join('  ') + '\n');
