@@ -24,7 +24,7 @@
  * - RSS at the end and its peak (VmHWM).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +119,22 @@ function cpuTicks(pid: number, tid?: number): number {
   const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime, stime
+}
+
+/** utime + stime per thread (name:tid; libuv workers, V8 helpers, libxenstore's reader…) of a process. */
+function threadTicks(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = Number(tid) === pid ? 'main' : `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}:${tid}`;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the thread exited
+    }
+  }
+  return out;
 }
 
 function statusKib(pid: number, key: string): number {
@@ -284,6 +300,7 @@ async function runOne(n: number, samples: number, warmupMs: number, restMs: numb
       const s0 = await status();
       const c0 = cpuTicks(pid);
       const m0 = cpuTicks(pid, pid);
+      const t0 = threadTicks(pid);
       const w0 = performance.now();
       const sampler = setInterval(() => {
         status().then((d) => {
@@ -295,10 +312,14 @@ async function runOne(n: number, samples: number, warmupMs: number, restMs: numb
       clearInterval(sampler);
       const c1 = cpuTicks(pid);
       const m1 = cpuTicks(pid, pid);
+      const t1 = threadTicks(pid);
       const w1 = performance.now();
       const s1 = await status();
       if (hb) clearInterval(hb);
       const pctOf = (ticks: number) => ((ticks / CLK_TCK) * 1000 / (w1 - w0)) * 100;
+      const byThread = [...t1].map(([name, t]) => [name, pctOf(t - (t0.get(name) ?? 0))] as const).filter(([, p]) => p > 0)
+        .sort((a, b) => b[1] - a[1]).map(([name, p]) => `${name} ${p.toFixed(2)}`).join(', ');
+      log(`  N=${n}: ${beat ? 'heartbeats' : 'idle'} ${((w1 - w0) / 1000).toFixed(0)} s: CPU % by thread: ${byThread}`);
       return { cpuPct: pctOf(c1 - c0), mainPct: pctOf(m1 - m0), steps: s1.steps - s0.steps, seconds: (w1 - w0) / 1000 };
     };
     const warm = await phase(warmupMs, true);

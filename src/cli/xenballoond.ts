@@ -18,7 +18,8 @@ import { DEFAULT_CONTROL_PATH } from '../daemon/control-protocol.js';
 import { ControlServer, ControlServerError } from '../daemon/control-server.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../daemon/log.js';
-import { DaemonMetrics, parseListenAddress, serveMetrics, type MetricsServer } from '../daemon/metrics.js';
+import { parseListenAddress } from '../daemon/listen-address.js';
+import type { MetricsServer } from '../daemon/metrics.js';
 import { createNotifier } from '../daemon/sd-notify.js';
 import type { Hypervisor } from '../xen/hypervisor.js';
 import { isXenStoreError } from '../xen/xenstore.js';
@@ -101,7 +102,9 @@ await runMain('xenballoond', async () => {
     throw xenstoreError(err, values.xenstore);
   }
 
-  const metrics = new DaemonMetrics();
+  // Metrics nobody can scrape are not kept: prom-client is loaded only with --metrics.
+  const metricsModule = metricsAddr ? await import('../daemon/metrics.js') : null;
+  const metrics = metricsModule ? new metricsModule.DaemonMetrics() : null;
   const notifier = createNotifier();
   const decider = new CoreDecider(policySource.policy);
   const reports = new ReportTrackerIntake({ log, metrics });
@@ -118,7 +121,7 @@ await runMain('xenballoond', async () => {
     },
   });
 
-  metrics.beforeScrape = () => daemon.updateMetrics();
+  if (metrics) metrics.beforeScrape = () => daemon.updateMetrics();
 
   let control: ControlServer;
   try {
@@ -131,10 +134,10 @@ await runMain('xenballoond', async () => {
     throw new UserError(`cannot listen on the control socket ${controlPath}: ${e.code ?? e.message}`);
   }
   let metricsServer: MetricsServer | null = null;
-  if (metricsAddr) {
+  if (metricsAddr && metricsModule && metrics) {
     try {
       metrics.enableProcessMetrics();
-      metricsServer = await serveMetrics(metrics, metricsAddr.host, metricsAddr.port);
+      metricsServer = await metricsModule.serveMetrics(metrics, metricsAddr.host, metricsAddr.port);
     } catch (err) {
       await control.close();
       await store.close();

@@ -179,12 +179,15 @@ export class Daemon {
     await this.observer.refresh();
     if (gen !== this.gen) return;
     const now = this.now();
-    const currents = new Map<number, { currentKib: number }>();
-    for (const [domid, rec] of this.observer.domains) currents.set(domid, { currentKib: rec.info.totKib });
-    const events: ReservationEvent[] = this.reservations.bind(currents);
+    const events: ReservationEvent[] = [];
+    if (!this.reservations.isEmpty) {
+      const currents = new Map<number, { currentKib: number }>();
+      for (const [domid, rec] of this.observer.domains) currents.set(domid, { currentKib: rec.info.totKib });
+      events.push(...this.reservations.bind(currents));
+    }
     const obs = this.observer.observation(this.reservations.observations());
     const decision = this.o.decider.decide(obs, now);
-    events.push(...this.reservations.afterDecision(decision.reservations, this.observer.domains.keys(), now));
+    if (!this.reservations.isEmpty) events.push(...this.reservations.afterDecision(decision.reservations, this.observer.domains.keys(), now));
     this.lastObs = obs;
     this.lastDecision = decision;
     this.logReservationEvents(events);

@@ -57,11 +57,22 @@ export interface DomainRecord {
   lastReportResult: ReportIntakeResult['kind'] | null;
   /** When this domain's keys were last read because of a watch event (throttle). */
   lastReadAt: number;
-  readTimer: NodeJS.Timeout | null;
+  readTimer: PendingRead | null;
   /** Reads of this domain's keys run one after another (a newer value is never overwritten by an older one). */
   reading: Promise<void>;
   /** Targets we wrote whose watch event is still to come: not a change to read back. */
   echoes: number;
+}
+
+/** A domain's scheduled read of its dirty keys. */
+type PendingRead = { timeout: NodeJS.Timeout } | { immediate: NodeJS.Immediate };
+
+function cancelRead(rec: DomainRecord): void {
+  const t = rec.readTimer;
+  if (t === null) return;
+  if ('timeout' in t) clearTimeout(t.timeout);
+  else clearImmediate(t.immediate);
+  rec.readTimer = null;
 }
 
 /** A KiB value written by the toolstack: digits only, bounded. */
@@ -115,8 +126,7 @@ export class Observer {
   async stop(): Promise<void> {
     this.started = false;
     for (const rec of this.domains.values()) {
-      if (rec.readTimer) clearTimeout(rec.readTimer);
-      rec.readTimer = null;
+      cancelRead(rec);
     }
     this.unsubscribe?.();
     await Promise.all([...this.domains.values()].map((r) => r.reading));
@@ -184,13 +194,17 @@ export class Observer {
   private readSoon(rec: DomainRecord): void {
     if (rec.readTimer || !this.started) return;
     const wait = Math.max(0, rec.lastReadAt + this.o.minGapMs - this.o.now());
-    rec.readTimer = setTimeout(() => {
+    const go = () => {
       rec.readTimer = null;
       rec.lastReadAt = this.o.now();
       this.readDomain(rec).catch((err: unknown) => {
         this.o.conditions.raise('flush', 'warn', `reading changed xenstore keys failed: ${(err as Error).message}`);
       });
-    }, wait);
+    };
+    // No gap to wait out: read in this turn of the event loop (a timer of 0 waits at least 1 ms,
+    // and this is on the path of every urgent report). Still deferred, so a burst of events
+    // delivered together is read once.
+    rec.readTimer = wait > 0 ? { timeout: setTimeout(go, wait) } : { immediate: setImmediate(go) };
   }
 
   /** Reads one domain's dirty keys, after any read of it still in flight. */
@@ -291,8 +305,7 @@ export class Observer {
     for (const [domid, rec] of this.domains) {
       if (seen.has(domid)) continue;
       this.domains.delete(domid);
-      if (rec.readTimer) clearTimeout(rec.readTimer);
-      rec.readTimer = null;
+      cancelRead(rec);
       this.o.reports.forget(domid);
       this.o.conditions.forget(`dom:${domid}:`);
       this.o.onGone?.(domid);
@@ -343,7 +356,13 @@ export class Observer {
     const h = this.host;
     if (!h) throw new Error('no hypervisor sample yet');
     const domains: DomainObservation[] = [];
-    for (const rec of [...this.domains.values()].sort((a, b) => a.domid - b.domid)) {
+    // The map holds domains in the order they appeared (the hypervisor lists them by domid),
+    // so sorting is only needed after a domid was reused out of order.
+    let sorted = true;
+    let prev = -1;
+    for (const rec of this.domains.values()) {
+      if (rec.domid < prev) sorted = false;
+      prev = rec.domid;
       const latest = this.o.reports.latest(rec.domid, now);
       domains.push({
         domid: rec.domid,
@@ -360,6 +379,7 @@ export class Observer {
         reportAtMs: latest?.atMs ?? null,
       });
     }
+    if (!sorted) domains.sort((a, b) => a.domid - b.domid);
     return { host: { ...h }, domains, reservations };
   }
 }

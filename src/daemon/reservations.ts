@@ -185,6 +185,11 @@ export class ReservationBook {
     for (const r of [...this.items.values()]) this.drop(r, { ok: false, code: 'shutting-down', error: 'xenballoond is shutting down' });
   }
 
+  /** True while any reservation is pending or held (bind has work to do). */
+  get isEmpty(): boolean {
+    return this.items.size === 0;
+  }
+
   get reservedKib(): number {
     let s = 0;
     for (const r of this.items.values()) s += this.remaining(r);

@@ -47,6 +47,7 @@ export class SimHypervisor implements Hypervisor {
   private readonly pending = new Map<number, Pending>();
   private buf = '';
   private dead: SimHypervisorError | null = null;
+  private corked = false;
 
   private constructor(private readonly socket: Socket, private readonly opts: Required<SimHypervisorOptions>) {
     socket.setEncoding('utf8');
@@ -147,6 +148,16 @@ export class SimHypervisor implements Hypervisor {
         reject(new SimHypervisorError('ETIMEDOUT', `hypervisor.sock: no answer to ${op} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      // Requests made in the same tick (the daemon asks physinfo and domains together) leave
+      // in one write: each write is a syscall and a wake-up of the simulator.
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket.uncork();
+        });
+      }
       this.socket.write(JSON.stringify({ id, op, ...params }) + '\n');
     });
   }

@@ -71,6 +71,24 @@ function statusFlags(d: DomainExplanation): string[] {
   return d.flags.filter((f) => !f.startsWith('pressure:'));
 }
 
+function verdictsOf(e: Explanation): Map<number, DomainVerdict> {
+  const domains = new Map<number, DomainVerdict>();
+  for (const d of e.domains) {
+    domains.set(d.domid, {
+      managed: d.managed,
+      needKib: d.needKib,
+      minKib: d.minKib,
+      maxKib: d.maxKib,
+      weight: d.weight,
+      flags: statusFlags(d),
+      swapInKibS: d.rates?.swapInKibps ?? null,
+      lines: () => explainLines(d, e.host),
+      detail: d,
+    });
+  }
+  return domains;
+}
+
 export class CoreDecider implements Decider {
   private state: CoreState = initialState();
   lastExplanation: Explanation | null = null;
@@ -94,25 +112,20 @@ export class CoreDecider implements Decider {
     const r = step(this.state, obs, this.policy, nowMs);
     this.state = r.state;
     this.lastExplanation = r.explanation;
-    const domains = new Map<number, DomainVerdict>();
-    for (const d of r.explanation.domains) {
-      domains.set(d.domid, {
-        managed: d.managed,
-        needKib: d.needKib,
-        minKib: d.minKib,
-        maxKib: d.maxKib,
-        weight: d.weight,
-        flags: statusFlags(d),
-        swapInKibS: d.rates?.swapInKibps ?? null,
-        lines: () => explainLines(d, r.explanation.host),
-        detail: d,
-      });
-    }
     const reservations = new Map<string, ReservationVerdict>();
     for (const x of r.explanation.reservations) {
       if (x.state === 'expired') continue;
       reservations.set(x.id, { state: x.state, reason: x.reason });
     }
-    return { actions: r.actions, domains, reservations };
+    // Per-domain verdicts are read only by status, explain and a metrics scrape, far less often
+    // than steps run: built on first use (one object and closure per domain per step otherwise).
+    let domains: Map<number, DomainVerdict> | null = null;
+    return {
+      actions: r.actions,
+      get domains() {
+        return (domains ??= verdictsOf(r.explanation));
+      },
+      reservations,
+    };
   }
 }
