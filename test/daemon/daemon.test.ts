@@ -213,6 +213,32 @@ describe('Daemon (with fake ports)', () => {
     expect(t.daemon.status().reservations).toEqual([]);
   });
 
+  it('reads an isolated report in the same turn of the event loop, not after a timer', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    // Past the minimum gap after the reads that followed registering the watches.
+    await waitFor(() => t.daemon.status().daemon.steps >= 3, 'three steps');
+    const before = t.reports.updates.length;
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=400000');
+    await new Promise((r) => setImmediate(r));
+    expect(t.reports.updates.slice(before).map((u) => [u.domid, u.raw.v1])).toEqual([[1, 'need=400000']]);
+  });
+
+  it('gives the core its domains in domid order, also when a lower domid appears later', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    for (const domid of [7, 4]) {
+      t.hv.add(domid, 128 * 1024, 256 * 1024);
+      t.store.addDomain(domid, `guest-${domid}`, 128 * 1024, 256 * 1024);
+      await waitFor(() => t.daemon.status().domains.some((d) => d.domid === domid), `domain ${domid} seen`);
+    }
+    const seen = t.decider.observations.length;
+    await waitFor(() => t.decider.observations.length > seen, 'one more step');
+    expect(t.decider.observations.at(-1)?.domains.map((d) => d.domid)).toEqual([0, 1, 4, 7]);
+  });
+
   it('does not read back its own target writes, but sees a target someone else writes', async () => {
     const t = setup();
     running = t.daemon;
