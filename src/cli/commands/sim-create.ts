@@ -7,8 +7,9 @@
  * --launch-command. Sizes as xl takes them: 512M, 1G (a bare number is MiB).
  */
 import { parseSizeKib } from '../../sim/units.js';
+import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
-import { parseCommandArgs, printUsage, withSimHypervisor } from '../sim-commands.js';
+import { withSimHypervisor } from '../sim-commands.js';
 
 export const summary = 'create a domain on a running sim-host (xl create for the simulator)';
 

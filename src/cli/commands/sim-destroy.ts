@@ -2,8 +2,9 @@
  * xenballoonctl sim-destroy --dir DIR DOMAIN: `xl destroy` for the simulated host (DOMAIN is a
  * domid or a name).
  */
+import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
-import { parseCommandArgs, printUsage, withSimHypervisor } from '../sim-commands.js';
+import { withSimHypervisor } from '../sim-commands.js';
 
 export const summary = 'destroy a domain on a running sim-host (xl destroy for the simulator)';
 

@@ -13,8 +13,9 @@ import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
 import { type LaunchMode, SimHost } from '../../sim/sim-host/runtime.js';
 import { SocketPathError } from '../../sim/xenstored/server.js';
 import { parseDurationMs } from '../../sim/units.js';
+import { parseCommandArgs, parseLogLevel, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
-import { onStopSignal, parseCommandArgs, parseLogLevel, printUsage } from '../sim-commands.js';
+import { onStopSignal } from '../sim-commands.js';
 
 export const summary = 'run a simulated Xen host in real time (xenstored.sock, dom<ID>.sock, hypervisor.sock) for the real daemon';
 

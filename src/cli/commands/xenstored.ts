@@ -6,8 +6,9 @@
  */
 import pino from 'pino';
 import { bootServer, SocketPathError, XenstoredServer } from '../../sim/xenstored/index.js';
+import { parseCommandArgs, parseLogLevel, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
-import { onStopSignal, parseCommandArgs, parseLogLevel, printUsage } from '../sim-commands.js';
+import { onStopSignal } from '../sim-commands.js';
 
 export const summary = 'run the simulation xenstore server (dom0 socket plus per-guest sockets)';
 
