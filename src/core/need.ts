@@ -65,6 +65,29 @@ export function inUseKib(mem: ReportMem): number | null {
   return num(mem.usedKib);
 }
 
+/** Page cache the guest's kernel could drop: Buffers + (Cached - Shmem); null when unknown. */
+export function reclaimableCacheKib(mem: ReportMem): number | null {
+  const cached = num(mem.cachedKib);
+  const buffers = num(mem.buffersKib);
+  if (cached === null && buffers === null) return null;
+  return (buffers ?? 0) + Math.max(0, (cached ?? 0) - (num(mem.shmemKib) ?? 0));
+}
+
+/** What the guest uses in RAM or in swap: in use + swap used (the `used` estimate, factor 1). */
+export function usedKib(mem: ReportMem): number | null {
+  return estimate('used', mem);
+}
+
+/**
+ * A domain's use level: kernel footprint + used (RAM and swap) + `need.cache_in_use` of its page
+ * cache + min_headroom. What a guest demonstrably holds on to, as opposed to what Committed_AS
+ * promised it; page cache counts in part because only the re-read part of it is a working set.
+ */
+export function useLevelKib(settings: DomainSettings, mem: ReportMem, overheadKib: number, used: number): number {
+  const cache = reclaimableCacheKib(mem) ?? 0;
+  return overheadKib + used + settings.need.cache_in_use * cache + settings.need.min_headroom;
+}
+
 /**
  * The least memory (above the kernel's own footprint) that keeps the guest out of the OOM
  * killer: what it uses that cannot go to swap (in use - free swap), when positive.

@@ -17,7 +17,7 @@
  */
 import type { Policy } from '../policy/schema.js';
 import { formatKib } from '../policy/units.js';
-import { allocate, TIERS } from './allocate.js';
+import { allocate, NEED_TIER, TIERS } from './allocate.js';
 import { MAXMEM_SLACK_KIB, prepareDomain, type DomainWork } from './domain.js';
 import type {
   Bound,
@@ -114,7 +114,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     honouredKib += r.kib;
   }
   const allocatableKib = budgetKib - honouredKib;
-  const alloc = allocate(items, allocatableKib);
+  const alloc = allocate(items, allocatableKib, policy.host.idle_tax);
 
   // Reservations already covered by free memory before this step: nobody may grow into them.
   const promisedBefore = fixedPromiseKib + managed.reduce((s, w) => s + promise(w.targetKib, w), 0);
@@ -181,6 +181,8 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   interface Grow {
     p: Plan;
     goal: number;
+    /** Growth toward what it uses, toward its need, and into surplus (served in that order). */
+    usePart: number;
     needPart: number;
     extraPart: number;
   }
@@ -209,10 +211,13 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
       if (goal - old < s.hysteresis && !belowMin) continue;
     }
     const extra = promise(goal, w) - promise(old, w);
-    const needGoal = Math.min(goal, w.levels[1]);
-    const needPart = Math.min(extra, Math.max(0, promise(needGoal, w) - promise(old, w)));
-    grows.push({ p, goal, needPart, extraPart: extra - needPart });
+    const upTo = (level: number) => Math.min(extra, Math.max(0, promise(Math.min(goal, level), w) - promise(old, w)));
+    const usePart = upTo(w.levels[1]);
+    const needPart = upTo(w.levels[NEED_TIER]) - usePart;
+    grows.push({ p, goal, usePart, needPart, extraPart: extra - usePart - needPart });
   }
+  const grantU = shareOut(grows.map((g) => g.usePart), room);
+  room -= grantU.used;
   const grantA = shareOut(grows.map((g) => g.needPart), room);
   room -= grantA.used;
   const grantB = shareOut(grows.map((g) => g.extraPart), room);
@@ -223,8 +228,8 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     const s = w.settings;
     if (!s) return;
     const old = w.targetKib;
-    const grant = (grantA.kib[i] ?? 0) + (grantB.kib[i] ?? 0);
-    const full = grant >= g.needPart + g.extraPart;
+    const grant = (grantU.kib[i] ?? 0) + (grantA.kib[i] ?? 0) + (grantB.kib[i] ?? 0);
+    const full = grant >= g.usePart + g.needPart + g.extraPart;
     const t = full ? g.goal : Math.min(g.goal, pageFloor(Math.max(old, w.currentKib + w.claimedKib) + grant));
     if (!full) p.limiter = 'free-memory';
     if (t - old < s.hysteresis && t < g.goal && old >= w.minKib) return;
@@ -285,6 +290,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     allocatableKib,
     allocatedKib,
     minsKib: alloc.sumMinKib,
+    usesKib: alloc.sumLevelKib[1] ?? 0,
     needsKib: alloc.sumNeedKib,
     shortKib: Math.max(0, alloc.sumNeedKib - allocatableKib),
     surplusKib: Math.max(0, allocatableKib - allocatedKib),
@@ -353,6 +359,8 @@ function boundOf(w: DomainWork, a: number, partialTier: number): Bound {
   if (a >= w.maxKib) return 'max';
   if (a <= w.minKib) return 'min';
   if (partialTier < TIERS && a < (w.levels[partialTier] ?? a)) return 'share';
+  // Its use met in full, its need not: memory ran out in the tier of what domains use.
+  if (a < w.levels[NEED_TIER]) return 'use';
   return 'need';
 }
 
@@ -454,6 +462,7 @@ function explainDomain(w: DomainWork, p: Plan | undefined): DomainExplanation {
     desiredKib: p ? p.desired : null,
     needKib: p ? w.needKib : null,
     coreNeedKib: p ? w.coreKib : null,
+    useKib: p ? w.useKib : null,
     estimator: w.estimator,
     estimateKib: w.estimateKib,
     overheadKib: w.next.overheadKib,
