@@ -428,7 +428,7 @@ function evaluateReservations(
         kib: r.kib,
         state: 'pending',
         reason:
-          `waiting: domains that are busy (active) need the memory; ` +
+          `waiting: running domains need the memory (busy ones their need, idle ones what they use); ` +
           `${formatKib(Math.max(0, cum - ctx.spareKib))} short until they need less`,
         ageMs,
       });

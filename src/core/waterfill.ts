@@ -113,19 +113,26 @@ export function waterfillPriced(
     const j = order[e] ?? 0;
     const next = at[j] ?? 0;
     const gain = slope * (next - level);
-    if (sum + gain >= amount) break;
+    if (sum + gain >= amount) {
+      // The level lies before this breakpoint (never past it, whatever the rounding: so a
+      // larger amount never yields a lower level).
+      if (slope > 0) level = Math.min(next, level + (amount - sum) / slope);
+      sum = amount;
+      break;
+    }
     sum += gain;
     level = next;
     slope += dSlope[j] ?? 0;
   }
-  if (slope > 0) level += (amount - sum) / slope;
   let given = 0;
   for (let i = 0; i < n; i++) {
     const w = Math.max(1e-9, weights[i] ?? 1);
     const f = Math.max(0, first[i] ?? 0);
     const s = Math.max(0, second[i] ?? 0);
-    const c = w * level;
-    out[i] = Math.floor(Math.min(f, c) + Math.min(s, Math.max(0, c - f) / kk));
+    // Segments whose breakpoint the level reached are full, exactly.
+    const a1 = (at[2 * i] ?? 0) <= level ? f : Math.min(f, w * level);
+    const a2 = (at[2 * i + 1] ?? 0) <= level ? s : Math.min(s, Math.max(0, w * level - f) / kk);
+    out[i] = Math.floor(a1 + a2);
     given += out[i] ?? 0;
   }
   // Rounding in `level` can overshoot by a KiB or so: take it back, never past the amount.
