@@ -1,20 +1,19 @@
 /**
- * Dividing the budget among managed domains, tier by tier. Each domain has four non-decreasing
- * levels (KiB, whole 4 KiB pages):
+ * Dividing the budget among managed domains. Each domain has four non-decreasing levels (KiB,
+ * whole 4 KiB pages):
  *
  *   L0 min           its floor
  *   L1 use           what it demonstrably uses: kernel footprint + memory in use + swap in use
- *                    + pressure boost + a cushion, at most L2
+ *                    + part of its page cache + a cushion, at most L2
  *   L2 need          kernel footprint + estimate x factor + pressure boost + headroom
  *   L3 surplus cap   max when its surplus mode is `share`, else L2
  *
- * Everyone gets L0. Then each tier is filled in turn: if the budget left covers every domain's
- * step from one level to the next, all get it; otherwise that tier is shared by weighted
- * water-filling and allocation stops. So when memory is short, every domain's working set comes
- * before anyone's promised-but-untouched memory (Committed_AS above what it uses) and headroom;
- * within a tier the contested amount is shared by weight, max-min fair: a domain whose step is
- * small gets all of it before a large one gets more. Monotone in the budget, deterministic,
- * O(n log n) per tier.
+ * Everyone gets L0. When the budget covers every need, all get L2 and the surplus tier is shared
+ * by weighted water-filling. Otherwise memory from L0 to L2 is shared by priced weighted
+ * water-filling (waterfill.ts): a KiB above a domain's use level costs it 1 / (1 - idle tax) of
+ * its share, so what guests promised but never touched (Committed_AS above use, headroom) goes
+ * before other guests' working sets, while within a price the contested amount is shared by
+ * weight, max-min fair. Monotone in the budget, deterministic, O(n log n).
  */
 import { waterfill, waterfillPriced } from './waterfill.js';
 

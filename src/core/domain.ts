@@ -18,6 +18,8 @@ export const MAXMEM_SLACK_KIB = 1024;
 /** Of a guest's MemFree, this much is left alone when shrinking it (its kernel's watermarks). */
 export const GUEST_FREE_MARGIN_KIB = 8 * 1024;
 
+const NO_SIGNALS: readonly string[] = Object.freeze([]);
+
 export type Mode =
   /** need known: allocated by need */
   | 'normal'
@@ -50,7 +52,7 @@ export interface DomainWork {
   floor: 'min' | 'kernel' | 'oom';
   weight: number;
   levels: [number, number, number, number];
-  /** What it demonstrably uses (level L1: footprint + in use + swap used + boost + cushion), or null. */
+  /** What it demonstrably uses (level L1: footprint + in use + swap used + part of its cache + cushion), or null. */
   useKib: number | null;
   /**
    * What reservations may not take from it: its need while it is active (its need rose, or it
@@ -63,7 +65,7 @@ export interface DomainWork {
   coreKib: number | null;
   needKib: number | null;
   headroomKib: number | null;
-  pressureSignals: string[];
+  pressureSignals: readonly string[];
   active: boolean;
   /**
    * Memory free inside the guest now (its last MemFree, less what it gave back since, less a
@@ -77,6 +79,11 @@ export interface DomainWork {
   reset: boolean;
   /** The state carried to the next step (smoothing fills in lastDownMs / lastUpMs). */
   next: DomainState;
+}
+
+/** Whole pages (rounded down), inside [min, max]. */
+function clampPages(minKib: number, maxKib: number, x: number): number {
+  return Math.min(maxKib, Math.max(minKib, Math.floor(x / 4) * 4));
 }
 
 function isKib(x: unknown): x is number {
@@ -219,7 +226,7 @@ export function prepareDomain(
     coreKib: null,
     needKib: null,
     headroomKib: null,
-    pressureSignals: [],
+    pressureSignals: NO_SIGNALS,
     active: false,
     guestFreeKib: 0,
     reportState,
@@ -240,7 +247,6 @@ export function prepareDomain(
   const inUse = fresh && report ? inUseKib(report.mem) : null;
   const limits = resolveLimits(s, staticMaxKib, overheadKib, fresh && report ? unswappableKib(report.mem) : null);
   const { minKib, maxKib } = limits;
-  const clamp = (x: number) => Math.min(maxKib, Math.max(minKib, Math.floor(x / 4) * 4));
 
   // Progress toward the target (squeezed's stuck detection, with a tolerance wide enough that a
   // driver settling a page table's worth off target is not "stuck").
@@ -275,7 +281,7 @@ export function prepareDomain(
 
   if (!est) {
     // Unknown need: hold the target where it is (never zero, never "free it all").
-    const held = clamp(targetKib);
+    const held = clampPages(minKib, maxKib, targetKib);
     levels = [held, held, held, held];
     protectKib = held;
     work.mode = 'hold';
@@ -319,20 +325,20 @@ export function prepareDomain(
     const active = next.activeUntilMs !== null && nowMs < next.activeUntilMs;
     const headroom = headroomKib(s, scaled);
     const l0 = minKib;
-    const l2 = Math.max(l0, clamp(coreEff + headroom));
+    const l2 = Math.max(l0, clampPages(minKib, maxKib, coreEff + headroom));
     // What it uses (in RAM or swap, with part of its page cache) comes before what Committed_AS
     // promised it but it never touched, and before its headroom: when memory is short the
     // allocation prices memory above this level higher (host.idle_tax).
     const use = report && used !== null ? useLevelKib(s, report.mem, overheadKib ?? 0, used) : null;
-    const l1 = use === null ? l2 : Math.min(l2, Math.max(l0, clamp(use)));
+    const l1 = use === null ? l2 : Math.min(l2, Math.max(l0, clampPages(minKib, maxKib, use)));
     const l3 = s.surplus === 'share' ? Math.max(l2, maxKib) : l2;
     levels = [l0, l1, l2, l3];
     work.useKib = use === null ? null : l1;
     // Reservations take an idle domain's memory down to its floor, but push no more than
     // `squeeze` of what it uses (in RAM or swap: a guest already pushed into swap gives no
     // more) into swap; an active one keeps its core need.
-    const squeezeFloor = used === null ? 0 : clamp((overheadKib ?? 0) + used - s.squeeze);
-    protectKib = active ? Math.max(l0, clamp(coreEff)) : Math.min(l2, Math.max(l0, squeezeFloor));
+    const squeezeFloor = used === null ? 0 : clampPages(minKib, maxKib, (overheadKib ?? 0) + used - s.squeeze);
+    protectKib = active ? Math.max(l0, clampPages(minKib, maxKib, coreEff)) : Math.min(l2, Math.max(l0, squeezeFloor));
     work.mode = 'normal';
     work.estimator = est.estimator;
     work.estimateKib = est.kib;

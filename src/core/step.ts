@@ -96,15 +96,26 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     const d = domains[i] as (typeof domains)[number];
     works[i] = prepareDomain(d, state.domains.get(d.domid), ctx, i > 0 && domains[i - 1]?.domid === d.domid);
   }
-  const managed = works.filter((w) => w.unmanagedReason === null);
-  const unmanaged = works.filter((w) => w.unmanagedReason !== null);
-
-  const fixedPromiseKib = unmanaged.reduce((s, w) => s + w.promiseKib, 0);
+  const managed: DomainWork[] = [];
+  const unmanaged: DomainWork[] = [];
+  let fixedPromiseKib = 0;
   // What managed domains hold, counting memory Xen claimed for a domain being built.
-  const managedKib = managed.reduce((s, w) => s + w.currentKib + w.claimedKib, 0);
+  let managedKib = 0;
+  let activeNeedKib = 0;
+  let promisedBefore = 0;
+  for (const w of works) {
+    if (w.unmanagedReason === null) {
+      managed.push(w);
+      managedKib += w.currentKib + w.claimedKib;
+      activeNeedKib += w.protectKib;
+      promisedBefore += promise(w.targetKib, w);
+    } else {
+      unmanaged.push(w);
+      fixedPromiseKib += w.promiseKib;
+    }
+  }
+  promisedBefore += fixedPromiseKib;
   const budgetKib = freeKib + managedKib - reserveKib - fixedPromiseKib;
-  const items = managed.map((w) => ({ levels: w.levels, weight: w.weight }));
-  const activeNeedKib = managed.reduce((s, w) => s + w.protectKib, 0);
   // Reservations take memory from the budget, but not what active domains need right now.
   // Whole reservations only, first come first served: one that cannot be met without pushing
   // active domains below their need waits, and costs nobody anything while it waits.
@@ -114,10 +125,10 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     honouredKib += r.kib;
   }
   const allocatableKib = budgetKib - honouredKib;
-  const alloc = allocate(items, allocatableKib, policy.host.idle_tax);
+  // A DomainWork is an allocation item (its levels and weight).
+  const alloc = allocate(managed, allocatableKib, policy.host.idle_tax);
 
   // Reservations already covered by free memory before this step: nobody may grow into them.
-  const promisedBefore = fixedPromiseKib + managed.reduce((s, w) => s + promise(w.targetKib, w), 0);
   const readyBeforeKib = readyPrefix(held, freeKib - reserveKib - promisedBefore);
 
   const plans: Plan[] = managed.map((w, i) => {
@@ -139,10 +150,10 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   // there to avoid churn, not to leave a reservation 10 MiB short forever.
   const protectedKib = Math.max(honouredKib, readyBeforeKib);
   const roomBefore = freeKib - reserveKib - promisedBefore - protectedKib;
-  const growthDemand = plans.reduce(
-    (s, p) => s + (p.desired > p.w.targetKib ? promise(p.desired, p.w) - promise(p.w.targetKib, p.w) : 0),
-    0,
-  );
+  let growthDemand = 0;
+  for (const p of plans) {
+    if (p.desired > p.w.targetKib) growthDemand += promise(p.desired, p.w) - promise(p.w.targetKib, p.w);
+  }
   const memoryWanted = readyBeforeKib < honouredKib || growthDemand > roomBefore;
 
   // Phase 1: shrinks (rate-limited below what the domain holds; free above it).
@@ -260,22 +271,34 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   }
 
   // After the step: what targets still promise, and what each reservation can count on.
-  const promisedAfter = fixedPromiseKib + plans.reduce((s, p) => s + promise(p.newTarget, p.w), 0);
+  let promisedAfter = fixedPromiseKib;
+  let floorsKib = 0;
+  let shrinkingCount = 0;
+  let shrinkingKib = 0;
+  let allocatedKib = 0;
+  for (const p of plans) {
+    promisedAfter += promise(p.newTarget, p.w);
+    floorsKib += p.w.levels[0];
+    allocatedKib += p.desired;
+    if (p.desired < p.w.targetKib) {
+      shrinkingCount++;
+      shrinkingKib += Math.max(0, Math.min(p.w.targetKib, p.w.currentKib) - p.desired);
+    }
+  }
+  let fixedKib = fixedPromiseKib;
+  for (const w of unmanaged) fixedKib += w.currentKib + w.videoramKib;
   const availableKib = freeKib - reserveKib - promisedAfter;
-  const floorsKib = plans.reduce((s, p) => s + (p.w.levels[0] ?? 0), 0);
   const capacityKib = freeKib - reserveKib - fixedPromiseKib + managedKib - floorsKib;
-  const shrinking = plans.filter((p) => p.desired < p.w.targetKib);
   const reservations = evaluateReservations(held, expired, {
     nowMs,
     spareKib: Math.max(0, budgetKib - activeNeedKib),
     availableKib,
     capacityKib,
     honouredKib,
-    shrinkingCount: shrinking.length,
-    shrinkingKib: shrinking.reduce((s, p) => s + Math.max(0, Math.min(p.w.targetKib, p.w.currentKib) - p.desired), 0),
+    shrinkingCount,
+    shrinkingKib,
   });
 
-  const allocatedKib = plans.reduce((s, p) => s + p.desired, 0);
   const hostExplanation: HostExplanation = {
     totalKib,
     freeKib,
@@ -284,7 +307,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     reserveKib,
     reservedKib,
     honouredKib,
-    fixedKib: unmanaged.reduce((s, w) => s + w.currentKib + w.videoramKib, 0) + fixedPromiseKib,
+    fixedKib,
     managedKib,
     budgetKib,
     allocatableKib,
