@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { estimate, estimateWithFallback, initialState, step, xenlinuxMinimumKib, resolveLimits } from '../../src/core/index.js';
-import { unswappableKib } from '../../src/core/need.js';
+import { readPressure, unswappableKib } from '../../src/core/need.js';
+import type { Rates } from '../../src/core/state.js';
 import { ingest, sampleOf } from '../../src/core/signals.js';
 import { BUILTIN_SETTINGS } from '../../src/policy/index.js';
 import { domain, MiB, observation, policy, report } from './fixtures.js';
@@ -31,6 +32,38 @@ describe('estimators', () => {
     expect(estimateWithFallback('committed_as', q.mem)).toEqual({ estimator: 'used', kib: 420 * MiB });
     const none = report({ committedAs: null, total: null, free: null, available: null });
     expect(estimateWithFallback('committed_as', none.mem)).toBeNull();
+  });
+
+  it('tries the preferred estimator first, then the others in order (committed_as, used, available)', () => {
+    const all = report({ committedAs: 300, total: 1000, free: 200, available: 600, buffers: 0, cached: 0, swapTotal: 0, swapFree: 0 });
+    expect(estimateWithFallback('used', all.mem)).toEqual({ estimator: 'used', kib: 800 * MiB });
+    expect(estimateWithFallback('available', all.mem)).toEqual({ estimator: 'available', kib: 400 * MiB });
+    const noUsed = report({ committedAs: 300, total: null, free: null, available: null, used: null });
+    expect(estimateWithFallback('used', noUsed.mem)).toEqual({ estimator: 'committed_as', kib: 300 * MiB });
+    const noCommitted = report({ committedAs: null, total: 1000, free: 200, available: 600, buffers: 0, cached: 0, swapTotal: 0, swapFree: 0 });
+    expect(estimateWithFallback('committed_as', noCommitted.mem)).toEqual({ estimator: 'used', kib: 800 * MiB });
+    const onlyAvailable = report({ committedAs: null, total: 1000, free: null, available: 600, used: null });
+    expect(estimateWithFallback('committed_as', onlyAvailable.mem)).toEqual({ estimator: 'available', kib: 400 * MiB });
+  });
+});
+
+describe('pressure readings', () => {
+  const thresholds = BUILTIN_SETTINGS.pressure;
+  const rates = (r: Partial<Rates>): Rates => ({ swapInKibps: 0, majorFaultsPs: 0, refaultKibps: 0, psiSome: 0, spanMs: 1000, ...r });
+
+  it('names every signal over its threshold, and none when calm', () => {
+    expect(readPressure(null, thresholds)).toEqual({ pressured: false, signals: [] });
+    expect(readPressure(rates({}), thresholds)).toEqual({ pressured: false, signals: [] });
+    expect(readPressure(rates({ swapInKibps: 4096, psiSome: 0.5 }), thresholds)).toEqual({ pressured: true, signals: ['swap-in', 'psi'] });
+    expect(readPressure(rates({ refaultKibps: 64 * 1024 }), thresholds)).toEqual({ pressured: true, signals: ['refaults'] });
+  });
+
+  it('a pressured reading after calm ones is not affected by them (calm readings are shared)', () => {
+    const calm = readPressure(rates({}), thresholds);
+    const hot = readPressure(rates({ swapInKibps: 4096 }), thresholds);
+    expect(calm.signals).toEqual([]);
+    expect(hot.signals).toEqual(['swap-in']);
+    expect(readPressure(rates({}), thresholds).signals).toEqual([]);
   });
 });
 
@@ -84,6 +117,19 @@ describe('rates from consecutive reports', () => {
     expect(rebootUptime.reset).toBe(true);
     const next = ingest(rebootUptime.samples, at(2000, 60_256, 4));
     expect(next.rates?.swapInKibps).toBe(1024);
+  });
+
+  it('keeps only the last few samples, oldest first, and never changes the history it was given', () => {
+    let samples = ingest([], at(0, 0, 1)).samples;
+    for (let i = 1; i <= 10; i++) {
+      const before = [...samples];
+      const got = ingest(samples, at(i * 1000, i * 256, 1 + i));
+      expect(samples).toEqual(before);
+      expect(got.samples.length).toBe(Math.min(i + 1, 4));
+      expect(got.samples[got.samples.length - 1]?.atMs).toBe(i * 1000);
+      expect(got.samples.map((s) => s.atMs)).toEqual([...got.samples.map((s) => s.atMs)].sort((a, b) => a - b));
+      samples = got.samples;
+    }
   });
 
   it('caps absurd rates', () => {
