@@ -110,7 +110,7 @@ test: build build-native-sanitize
 
 # A benchmark, not a test: every scenario with xenballoond and every peer (simulate --compare
 # peers), recorded in docs/benchmarks.md; prints numbers, asserts nothing. BENCH_SEEDS=1-5 runs
-# five seeds (about 15 minutes here), with a per-seed summary and the goals checked on each.
+# five seeds (10-15 minutes here), with a per-seed summary and the goals checked on each.
 BENCH_SEEDS ?= 1
 bench: build
 	npx tsc -p tsconfig.bench.json
