@@ -121,7 +121,8 @@ export function prepareDomain(
   const videoramKib = isKib(d.videoramKib) ? d.videoramKib : 0;
   const currentKib = valid ? Math.max(0, d.currentKib - videoramKib) : 0;
   const targetKib = valid && d.targetKib !== null ? d.targetKib : currentKib;
-  const settings = valid ? settingsFor(policy, { domid: d.domid, name }) : null;
+  // The observation is its own identity (domid, name): no object per domain for the lookup.
+  const settings = valid ? settingsFor(policy, typeof d.name === 'string' ? d : { domid: d.domid, name }) : null;
 
   let unmanagedReason: UnmanagedReason | null = null;
   if (!valid || !settings) unmanagedReason = 'invalid';

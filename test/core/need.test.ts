@@ -152,6 +152,18 @@ describe('need in the step', () => {
     expect(d?.needKib).toBe((50 + 600 + 120) * MiB);
   });
 
+  it('puts the use level at footprint + what it holds in RAM and swap + cache_in_use of its cache + min_headroom', () => {
+    // 974 MiB MemTotal, 50 MiB kernel: 200 free, 10 buffers, 300 cached (100 of it tmpfs), 64 in swap.
+    // used = 974 - 200 - 10 - 200 + 64 = 628; cache = 10 + 200 = 210.
+    const r = report({ committedAs: 900, total: 974, free: 200, buffers: 10, cached: 300, shmem: 100, swapTotal: 1024, swapFree: 960, balloonCurrent: 1024, psiSomeUs: null });
+    const useOf = (yaml: string) => step(initialState(), obsWith(r, 0), policy(yaml), 0).explanation.domains[0]?.useKib;
+    expect(useOf('')).toBe((50 + 628 + 105 + 32) * MiB);
+    expect(useOf('defaults: { need: { cache_in_use: 0% } }')).toBe((50 + 628 + 32) * MiB);
+    expect(useOf('defaults: { need: { cache_in_use: 100%, min_headroom: 8M } }')).toBe((50 + 628 + 210 + 8) * MiB);
+    // Never above the need: a guest using more than Committed_AS says is met at its need.
+    expect(useOf('defaults: { need: { factor: 0.5 } }')).toBe(step(initialState(), obsWith(r, 0), policy('defaults: { need: { factor: 0.5 } }'), 0).explanation.domains[0]?.needKib);
+  });
+
   it('holds the target when the report is stale or missing, and says so', () => {
     const p = policy('defaults: { need: { stale_after: 10s } }');
     const stale = step(initialState(), obsWith(report({ committedAs: 100 }), 0, 2000, { target: 2000 }), p, 60_000);
