@@ -32,10 +32,13 @@ export function sampleOf(report: GuestReport, atMs: number): Sample {
   };
 }
 
+function back(a: number | null, b: number | null): boolean {
+  return a !== null && b !== null && b < a;
+}
+
 /** True when `next` cannot follow `prev` without a reboot in between. */
 export function isReset(prev: Sample, next: Sample): boolean {
   if (prev.uptimeS !== null && next.uptimeS !== null && next.uptimeS < prev.uptimeS) return true;
-  const back = (a: number | null, b: number | null) => a !== null && b !== null && b < a;
   return back(prev.pswpin, next.pswpin) || back(prev.pgmajfault, next.pgmajfault) ||
     back(prev.refault, next.refault) || back(prev.psiSomeUs, next.psiSomeUs);
 }
