@@ -185,5 +185,5 @@ lab-smoke: build setup-lab
 LAB_TEST_TIMEOUT ?= 600
 lab-test: build setup-lab
 	@rc=0; test/lab/run.sh --timeout $(LAB_TEST_TIMEOUT) --memory 1280 test/lab/scenarios/daemon.sh || rc=$$?; \
-	  node test/lab/chart.mjs build/lab/results || true; \
+	  timeout 120 node test/lab/chart.mjs build/lab/results || true; \
 	  exit $$rc

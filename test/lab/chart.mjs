@@ -23,7 +23,8 @@ function readCsv(path) {
 }
 
 const rows = readCsv(timelinePath);
-const host = readCsv(hostPath);
+// The sampler's rows before the daemon's first step carry no host figures.
+const host = readCsv(hostPath).filter((h) => Number(h.total_kib) > 0);
 if (rows.length === 0) {
   console.log(`lab chart: no timeline in ${timelinePath}; nothing to draw`);
   process.exit(0);

@@ -10,13 +10,26 @@
 //       STATE/daemon   "up pid steps step_failures stalled time_ms", or "down REASON" when the
 //                      daemon does not answer
 //       STATE/status.json  the whole last status (what `xenballoonctl status --json` prints)
-//   - runs the binding checks of xenctrl-check.mjs when asked, alongside the sampling (this
-//     process is already running: a node start costs dom0 tens of seconds when loaded): the
-//     scenario writes STATE/request = "ID STEP..." (e.g. "c1 compare daemon:SOCK"); the answer
-//     is STATE/result-ID, "ok" or "fail MESSAGE" on its first line, then the check's lines.
+//   - watches each guest's report (data/xenballoon/report), balloon target (memory/target) and
+//     eatmem chunk (data/eatmem/chunk) in xenstore and logs every change with the time its watch
+//     fired to the events CSV: the daemon's reaction is measured on these, to the millisecond,
+//     not on the once-a-second status samples;
+//   - runs checks when asked, alongside the sampling (this process is already running: a node
+//     start costs dom0 tens of seconds when loaded): the scenario writes STATE/request =
+//     "ID STEP..." (e.g. "c1 compare daemon:SOCK"); the answer is STATE/result-ID, "ok" or
+//     "fail MESSAGE" on its first line, then the check's lines. Steps: those of
+//     xenctrl-check.mjs, and
+//       mark:NAME                    remember NAME's last report and target as the baseline
+//       reaction:NAME:KIB:BOUND_MS   after the mark, the first report whose committed_as grew by
+//                                    at least 90% of KIB (an eatmem chunk) must be followed by a
+//                                    target that backs it (>= committed_as + the kernel's own
+//                                    footprint, balloon_current - mem_total, from that report)
+//                                    within BOUND_MS; waits up to 120 s for both. Also writes
+//                                    STATE/reaction-NAME: "threshold_kib reaction_ms report_ms
+//                                    chunk_to_report_ms" for the scenario.
 //
-//   node timeline.mjs --control SOCK --csv FILE --host-csv FILE --state DIR [--interval-ms 1000]
-//                     [--xenstore PATH]   (default libxenstore's; a simulated host's socket for trying it)
+//   node timeline.mjs --control SOCK --csv FILE --host-csv FILE --events-csv FILE --state DIR
+//                     [--interval-ms 1000] [--xenstore PATH]   (default libxenstore's)
 //
 // SIGTERM ends it (exit 0). It never exits on its own while the daemon is down: that is a state
 // for the scenario to judge.
@@ -33,12 +46,13 @@ const { values: opt } = parseArgs({
     control: { type: 'string' },
     csv: { type: 'string' },
     'host-csv': { type: 'string' },
+    'events-csv': { type: 'string' },
     state: { type: 'string' },
     'interval-ms': { type: 'string', default: '1000' },
     xenstore: { type: 'string' },
   },
 });
-for (const k of ['control', 'csv', 'host-csv', 'state']) {
+for (const k of ['control', 'csv', 'host-csv', 'events-csv', 'state']) {
   if (!opt[k]) {
     console.error(`timeline: --${k} is required`);
     process.exit(2);
@@ -51,6 +65,8 @@ const say = (msg) => console.log(`${new Date().toISOString()} timeline: ${msg}`)
 mkdirSync(opt.state, { recursive: true });
 const csv = openSync(opt.csv, 'w');
 const hostCsv = openSync(opt['host-csv'], 'w');
+const eventsCsv = openSync(opt['events-csv'], 'w');
+writeSync(eventsCsv, 'time_ms,domid,name,key,value_kib,seq,committed_as_kib,overhead_kib\n');
 writeSync(csv, 't_s,time_ms,domid,name,managed,current_kib,target_kib,need_kib,maxmem_kib,min_kib,chunk_kib,report_age_ms,flags\n');
 writeSync(hostCsv, 't_s,time_ms,total_kib,free_kib,scrub_kib,reserved_kib,domains,steps,step_failures,stalled,step_ms\n');
 
@@ -73,18 +89,74 @@ let t0 = null;
 let lastDown = null;
 let samples = 0;
 
-async function chunkOf(domid) {
+// --- Watched guests: every change of their report, target and eatmem chunk, timed on arrival.
+const KEYS = { report: 'data/xenballoon/report', target: 'memory/target', chunk: 'data/eatmem/chunk' };
+/** domid -> { name, watches, events: [{ t, key, value, seq?, committed?, overhead? }], chunk } */
+const watched = new Map();
+
+async function store() {
+  xs ??= await XenStore.open(opt.xenstore ? { path: opt.xenstore } : {});
+  return xs;
+}
+
+/** The v1 record's figures the checks use (docs/guest-protocol.md: `key=value` lines). */
+function parseReport(text) {
+  const f = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-z0-9_]+)=(\d{1,15})$/.exec(line.trim());
+    if (m) f[m[1]] = Number(m[2]);
+  }
+  if (f.committed_as_kib === undefined) return null;
+  const overhead =
+    f.balloon_current_kib !== undefined && f.mem_total_kib !== undefined ? f.balloon_current_kib - f.mem_total_kib : null;
+  return { seq: f.seq ?? null, committed: f.committed_as_kib, overhead };
+}
+
+async function record(rec, domid, key, path, t) {
+  let text;
   try {
-    if (!xs) xs = await XenStore.open(opt.xenstore ? { path: opt.xenstore } : {});
-    const s = (await xs.readString(`/local/domain/${domid}/data/eatmem/chunk`)).trim();
-    return /^\d{1,12}$/.test(s) ? Number(s) : null;
-  } catch (err) {
-    if (err?.code !== 'ENOENT' && err?.code !== 'EACCES') {
-      say(`xenstore: ${err.message}; reconnecting`);
-      await xs?.close().catch(() => undefined);
-      xs = null;
+    text = await xs.readString(path);
+  } catch {
+    return; // not written yet, or the domain is going
+  }
+  let ev;
+  if (key === 'report') {
+    const r = parseReport(text);
+    if (!r) return;
+    ev = { t, key, value: r.committed, ...r };
+  } else {
+    const x = text.trim();
+    if (!/^\d{1,12}$/.test(x)) return;
+    ev = { t, key, value: Number(x) };
+    if (key === 'chunk') rec.chunk = ev.value;
+  }
+  rec.events.push(ev);
+  writeSync(eventsCsv, [t, domid, rec.name, key, ev.value, ev.seq, ev.committed, ev.overhead].map(csvCell).join(',') + '\n');
+}
+
+async function watchDomain(domid, name) {
+  const rec = { name, watches: [], events: [], chunk: null };
+  watched.set(domid, rec);
+  try {
+    const x = await store();
+    for (const [key, rel] of Object.entries(KEYS)) {
+      const path = `/local/domain/${domid}/${rel}`;
+      const w = await x.watch(path);
+      rec.watches.push(w);
+      w.on('event', () => void record(rec, domid, key, path, Date.now()));
     }
-    return null;
+  } catch (err) {
+    say(`cannot watch domain ${domid}: ${err.message}; trying again at the next sample`);
+    for (const w of rec.watches) await w.unwatch().catch(() => undefined);
+    watched.delete(domid);
+  }
+}
+
+async function unwatchGone(present) {
+  for (const [domid, rec] of watched) {
+    if (present.has(domid)) continue;
+    watched.delete(domid);
+    for (const w of rec.watches) await w.unwatch().catch(() => undefined);
   }
 }
 
@@ -96,8 +168,12 @@ async function sampleOnce() {
   const t = ((now - t0) / 1000).toFixed(1);
   const lines = [];
   let rows = '';
+  await unwatchGone(new Set(status.domains.map((d) => d.domid)));
   for (const d of status.domains) {
-    const chunk = d.domid === 0 ? null : await chunkOf(d.domid);
+    if (d.domid !== 0 && !watched.has(d.domid)) await watchDomain(d.domid, d.name);
+    const rec = watched.get(d.domid);
+    if (rec) rec.name = d.name;
+    const chunk = rec?.chunk ?? null;
     const flags = d.flags.length ? d.flags.join(',') : '-';
     lines.push([d.name, d.domid, d.managed ? 1 : 0, d.current_kib, d.target_kib, d.need_kib, d.maxmem_kib, chunk, d.report_age_ms, flags].map(v).join(' '));
     rows += [t, now, d.domid, d.name, d.managed ? 1 : 0, d.current_kib, d.target_kib, d.need_kib, d.maxmem_kib, d.min_kib, chunk, d.report_age_ms, d.flags.join(' ')]
@@ -113,6 +189,90 @@ async function sampleOnce() {
   if (lastDown !== null) say('the daemon answers again');
   lastDown = null;
   if (++samples === 1) say(`first sample: ${status.domains.length} domains`);
+}
+
+// --- The reaction checks (mark:NAME, reaction:NAME:KIB:BOUND_MS).
+const marks = new Map();
+
+function guest(name) {
+  for (const [domid, rec] of watched) if (rec.name === name) return { domid, rec };
+  throw new CheckFailure(`no guest named ${name} among the watched domains`);
+}
+const inOrder = (rec) => [...rec.events].sort((a, b) => a.t - b.t);
+function lastAt(events, key, t) {
+  let last = null;
+  for (const e of events) if (e.key === key && e.t <= t) last = e;
+  return last;
+}
+
+function mark(name, log) {
+  const { rec } = guest(name);
+  const t = Date.now();
+  const events = inOrder(rec);
+  const rep = lastAt(events, 'report', t);
+  const tgt = lastAt(events, 'target', t);
+  if (!rep || !tgt) throw new CheckFailure(`${name}: no report or no target seen yet, nothing to measure from`);
+  marks.set(name, { t, committed: rep.committed, target: tgt.value });
+  log(`mark ${name}: committed_as ${rep.committed} KiB (report seq ${rep.seq}), target ${tgt.value} KiB`);
+}
+
+/**
+ * The daemon's reaction to a guest's growth: from the guest's report showing it (as xenstore
+ * delivered it to a watcher in dom0, which is when the daemon can see it too) to the daemon's
+ * target write that backs it. Both instants are watch events of this one process.
+ */
+async function reaction(name, chunkKib, boundMs, log) {
+  const m = marks.get(name);
+  if (!m) throw new CheckFailure(`reaction:${name} without mark:${name} first`);
+  const grown = m.committed + Math.round(0.9 * chunkKib);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const { rec } = guest(name);
+    const events = inOrder(rec);
+    const after = events.filter((e) => e.t >= m.t);
+    const rep = after.find((e) => e.key === 'report' && e.committed >= grown);
+    if (rep && rep.overhead === null) throw new CheckFailure(`${name}'s report carries no balloon_current_kib: cannot tell what backs its commitments`);
+    if (rep) {
+      const threshold = rep.committed + rep.overhead;
+      const before = lastAt(events, 'target', rep.t);
+      const hit =
+        before && before.value >= threshold ? { t: rep.t, value: before.value } : after.find((e) => e.key === 'target' && e.t >= rep.t && e.value >= threshold);
+      if (hit) {
+        const chunk = after.find((e) => e.key === 'chunk' && e.value >= 0.9 * chunkKib);
+        const reactMs = hit.t - rep.t;
+        const chunkToReport = chunk ? rep.t - chunk.t : null;
+        log(
+          `${name}: report seq ${rep.seq} shows committed_as ${rep.committed} KiB (+${rep.committed - m.committed}), ` +
+            `kernel footprint ${rep.overhead} KiB: needs a target >= ${threshold} KiB; the daemon wrote ${hit.value} KiB ` +
+            `${reactMs} ms later (bound ${boundMs} ms); the chunk had appeared ${chunkToReport ?? '?'} ms before that report`,
+        );
+        putState(`reaction-${name}`, `${threshold} ${reactMs} ${rep.t} ${chunkToReport ?? -1}\n`);
+        if (reactMs > boundMs) {
+          throw new CheckFailure(`the daemon wrote ${name}'s target ${reactMs} ms after the report that showed its growth: over the bound of ${boundMs} ms`);
+        }
+        return;
+      }
+    }
+    if (Date.now() > deadline) {
+      const top = Math.max(m.target, ...after.filter((e) => e.key === 'target').map((e) => e.value));
+      const most = Math.max(m.committed, ...after.filter((e) => e.key === 'report').map((e) => e.committed));
+      throw new CheckFailure(
+        rep
+          ? `${name}'s target never reached ${rep.committed + rep.overhead} KiB within 120 s of its report (highest ${top} KiB)`
+          : `no report from ${name} showed committed_as >= ${grown} KiB within 120 s (highest ${most} KiB)`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** Steps this process answers itself; the rest go to xenctrl-check.mjs. */
+async function localStep(step, log) {
+  const [kind, name, kib, bound] = step.split(':');
+  if (kind === 'mark' && name) mark(name, log);
+  else if (kind === 'reaction' && name && kib && bound) await reaction(name, Number(kib), Number(bound), log);
+  else return false;
+  return true;
 }
 
 const handled = new Set();
@@ -135,9 +295,13 @@ function takeRequest() {
     let verdict = 'ok';
     let hv = null;
     try {
-      hv = await XenctrlHypervisor.open();
-      log(`libxenctrl: Xen ${hv.fullVersion} (layouts ${hv.version})`);
-      await runSteps(hv, steps, log);
+      const rest = [];
+      for (const step of steps) if (!(await localStep(step, log))) rest.push(step);
+      if (rest.length) {
+        hv = await XenctrlHypervisor.open();
+        log(`libxenctrl: Xen ${hv.fullVersion} (layouts ${hv.version})`);
+        await runSteps(hv, rest, log);
+      }
     } catch (err) {
       verdict = `fail ${err instanceof CheckFailure ? '' : 'error: '}${String(err.message ?? err).replace(/\s+/g, ' ')}`;
       say(`check ${id}: ${verdict}`);
@@ -169,4 +333,5 @@ client?.close();
 await xs?.close().catch(() => undefined);
 closeSync(csv);
 closeSync(hostCsv);
+closeSync(eventsCsv);
 say(`stopped after ${samples} samples`);
