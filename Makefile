@@ -10,7 +10,7 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make l
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
-.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench bench-xenstore bench-xenstored setup-lab lab-images lab-smoke lab-test
+.PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench bench-core bench-xenstore bench-xenstored setup-lab lab-images lab-smoke lab-test
 
 help:
 	@echo "make demo    run the embedded simulated Xen host with the real daemon and watch it balance"
@@ -19,6 +19,9 @@ help:
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
 	@echo "make bench   run every simulator scenario with xenballoond and its peers; tables in docs/benchmarks.md"
+	@echo "make bench-core  time the decision core per step for 10..10,000 domains (prints numbers)"
+	@echo "make bench-daemon  the real daemon with 100 and 1,000 simulated domains: latency, CPU at rest, RSS"
+	@echo "make install  install on a dom0 under /opt/xenballoond with the systemd unit (docs/operations.md)"
 	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
 	@echo "make bench-xenstored  print requests/s and watch latency of our xenstore server"
 	@echo "make lab-smoke  boot real Xen + dom0 + 2 PV guests under QEMU and check the libxenctrl binding (docs/lab.md)"
@@ -120,6 +123,11 @@ bench-xenstore: build
 lint: $(NPM_STAMP)
 	npx tsc -p tsconfig.check.json
 	npx eslint .
+
+# A benchmark, not a test: prints the core's time per step (docs/benchmarks.md keeps results).
+bench-core: build-ts
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/core.js
 
 clean:
 	rm -rf dist build

@@ -140,6 +140,7 @@ interface Result {
   /** The daemon's step duration at rest (sampled). */
   stepP50Ms: number;
   rssMiB: number;
+  heapMiB: number;
   peakRssMiB: number;
 }
 
@@ -187,7 +188,8 @@ async function runOne(n: number, samples: number, restMs: number, heartbeatMs: n
     writeFileSync(policy, 'host:\n  reserve: 64M\n');
     const t0 = performance.now();
     // XBD_BENCH_NODE_ARGS: extra node flags for the daemon (e.g. --cpu-prof) when looking into a number.
-    const nodeArgs = (process.env.XBD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    // --max-semi-space-size=4: what xenballoond's own shebang runs it with.
+    const nodeArgs = ['--max-semi-space-size=4', ...(process.env.XBD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
     daemon = spawn(process.execPath, [...nodeArgs, daemonJs, '--xenstore', join(dir, 'xenstored.sock'), '--hypervisor', `sim:${join(dir, 'hypervisor.sock')}`,
       '--control', join(dir, 'control.sock'), '--policy', policy, '--log-level', 'warn', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -252,9 +254,11 @@ async function runOne(n: number, samples: number, restMs: number, heartbeatMs: n
     const w0 = performance.now();
     // The daemon's own step time (observe + decide + act), sampled through its control socket.
     const stepMs: number[] = [];
+    let heapKib = NaN;
     const sampler = setInterval(() => {
       controlRequest(join(dir, 'control.sock'), { op: 'status' }).then((r) => {
         if (r.status.daemon.last_step_duration_ms !== null) stepMs.push(r.status.daemon.last_step_duration_ms);
+        heapKib = r.status.daemon.heap_used_kib;
       }, () => undefined);
     }, Math.max(5000, restMs / 4));
     await sleep(restMs);
@@ -271,6 +275,7 @@ async function runOne(n: number, samples: number, restMs: number, heartbeatMs: n
       restCpuPct,
       stepP50Ms: pct(stepMs, 50),
       rssMiB: statusKib(pid, 'VmRSS') / 1024,
+      heapMiB: heapKib / 1024,
       peakRssMiB: statusKib(pid, 'VmHWM') / 1024,
     };
   } finally {
@@ -309,9 +314,9 @@ async function main(): Promise<void> {
   }
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const rows = [
-    ['domains', 'urgent p50 ms', 'urgent p99 ms', 'regular p50 ms', 'regular p99 ms', 'startup s', 'step ms', 'CPU at rest %', 'RSS MiB', 'peak RSS MiB'],
+    ['domains', 'urgent p50 ms', 'urgent p99 ms', 'regular p50 ms', 'regular p99 ms', 'startup s', 'step ms', 'CPU at rest %', 'RSS MiB', 'heap MiB', 'peak RSS MiB'],
     ...results.map((r) => [String(r.domains), f(r.urgentP50Ms), f(r.urgentP99Ms), f(r.regularP50Ms), f(r.regularP99Ms), f(r.startupS),
-      f(r.stepP50Ms), f(r.restCpuPct, 2), f(r.rssMiB, 0), f(r.peakRssMiB, 0)]),
+      f(r.stepP50Ms), f(r.restCpuPct, 2), f(r.rssMiB, 0), f(r.heapMiB, 0), f(r.peakRssMiB, 0)]),
   ];
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padStart(w[i] ?? 0)).join('  ') + '\n');

@@ -95,12 +95,17 @@ export interface PrepareContext {
   nowMs: number;
   /** Time since the previous step (bounded), for decays. */
   dtMs: number;
-  duplicate: boolean;
 }
 
-export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefined, ctx: PrepareContext): DomainWork {
+/** @param duplicate another entry of the observation already has this domid: ignore this one. */
+export function prepareDomain(
+  d: DomainObservation,
+  prevIn: DomainState | undefined,
+  ctx: PrepareContext,
+  duplicate = false,
+): DomainWork {
   const { policy, nowMs } = ctx;
-  const valid = !ctx.duplicate && validObservation(d);
+  const valid = !duplicate && validObservation(d);
   const name = typeof d.name === 'string' ? d.name : '';
   // A domid now naming another domain is a new domain: forget the old one's history.
   const prev = prevIn && prevIn.name === name ? prevIn : undefined;
@@ -164,7 +169,29 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
   const staleAfter = settings?.need.stale_after ?? 60_000;
   const reportState: ReportState = reportAtMs === null ? 'none' : (reportAgeMs ?? 0) > staleAfter ? 'stale' : 'fresh';
 
-  const base: Omit<DomainWork, 'next'> = {
+  const next: DomainState = {
+    name,
+    samples,
+    lastReportAtMs: reportAtMs ?? prev?.lastReportAtMs ?? null,
+    rates,
+    resets,
+    overheadKib,
+    pressureBoostKib: reset ? null : (prev?.pressureBoostKib ?? null),
+    lastPressureMs: prev?.lastPressureMs ?? null,
+    lastRaiseMs: prev?.lastRaiseMs ?? null,
+    activeUntilMs: reset ? null : (prev?.activeUntilMs ?? null),
+    lastCoreKib: prev?.lastCoreKib ?? null,
+    lastInUseKib: reset ? null : (prev?.lastInUseKib ?? null),
+    lastDownMs: prev?.lastDownMs ?? null,
+    lastUpMs: prev?.lastUpMs ?? null,
+    progressAtMs: prev?.progressAtMs ?? nowMs,
+    progressCurrentKib: prev?.progressCurrentKib ?? currentKib,
+    stuck: false,
+    uncooperative: false,
+    ceiling: prev?.ceiling ?? null,
+    staticMaxKib,
+    heldAtReportKib,
+  };  const work: DomainWork = {
     obs: d,
     domid: d.domid,
     name,
@@ -196,31 +223,13 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     reportAgeMs,
     rates: reportState === 'fresh' ? rates : null,
     reset,
+    next,
   };
-  const next: DomainState = {
-    name,
-    samples,
-    lastReportAtMs: reportAtMs ?? prev?.lastReportAtMs ?? null,
-    rates,
-    resets,
-    overheadKib,
-    pressureBoostKib: reset ? null : (prev?.pressureBoostKib ?? null),
-    lastPressureMs: prev?.lastPressureMs ?? null,
-    lastRaiseMs: prev?.lastRaiseMs ?? null,
-    activeUntilMs: reset ? null : (prev?.activeUntilMs ?? null),
-    lastCoreKib: prev?.lastCoreKib ?? null,
-    lastDownMs: prev?.lastDownMs ?? null,
-    lastUpMs: prev?.lastUpMs ?? null,
-    progressAtMs: prev?.progressAtMs ?? nowMs,
-    progressCurrentKib: prev?.progressCurrentKib ?? currentKib,
-    stuck: false,
-    uncooperative: false,
-    ceiling: prev?.ceiling ?? null,
-    staticMaxKib,
-    heldAtReportKib,
-  };
+
   if (unmanagedReason !== null || !settings) {
-    return { ...base, next: { ...next, ceiling: null, pressureBoostKib: null } };
+    next.ceiling = null;
+    next.pressureBoostKib = null;
+    return work;
   }
 
   const s = settings;
@@ -253,11 +262,13 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
   if (reportState === 'fresh' && heldAtReportKib !== null && typeof reportedFree === 'number' && Number.isFinite(reportedFree)) {
     // What it gave back since the report came out of its free memory first.
     const gaveBack = Math.max(0, heldAtReportKib - currentKib);
-    base.guestFreeKib = Math.max(0, Math.min(reportedFree, currentKib) - gaveBack - GUEST_FREE_MARGIN_KIB);
+    work.guestFreeKib = Math.max(0, Math.min(reportedFree, currentKib) - gaveBack - GUEST_FREE_MARGIN_KIB);
   }
   let levels: [number, number, number];
   let protectKib: number;
-  const work: Omit<DomainWork, 'next'> = { ...base, minKib, maxKib, floor: limits.floor };
+  work.minKib = minKib;
+  work.maxKib = maxKib;
+  work.floor = limits.floor;
 
   if (!est) {
     // Unknown need: hold the target where it is (never zero, never "free it all").
@@ -293,8 +304,12 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     const coreEff = core + (boost ?? 0);
     const rose =
       next.lastCoreKib !== null && coreEff - next.lastCoreKib >= Math.max(s.hysteresis, 0.1 * next.lastCoreKib);
-    if (rose || (isNew && reading.pressured)) next.activeUntilMs = nowMs + s.need.active_for;
+    // Memory in use climbing (a database warming its pool, say) is activity too, even when
+    // Committed_AS promised it long ago.
+    const using = isNew && inUse !== null && next.lastInUseKib !== null && inUse - next.lastInUseKib >= s.hysteresis;
+    if (rose || using || (isNew && reading.pressured)) next.activeUntilMs = nowMs + s.need.active_for;
     next.lastCoreKib = coreEff;
+    if (isNew && inUse !== null) next.lastInUseKib = inUse;
     const active = next.activeUntilMs !== null && nowMs < next.activeUntilMs;
     const headroom = headroomKib(s, scaled);
     const l0 = minKib;
@@ -304,17 +319,15 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     // Reservations take an idle domain's memory down to its floor, but push no more than
     // `squeeze` of what it actually uses into swap; an active one keeps its need.
     const inUseFloor = inUse === null ? 0 : clamp((overheadKib ?? 0) + inUse - s.squeeze);
-    protectKib = active ? l1 : Math.min(l1, Math.max(l0, inUseFloor));
-    Object.assign(work, {
-      mode: 'normal' as const,
-      estimator: est.estimator,
-      estimateKib: est.kib,
-      coreKib: Math.round(coreEff),
-      needKib: l1,
-      headroomKib: Math.round(headroom),
-      pressureSignals: reading.signals,
-      active,
-    });
+    protectKib = active ? Math.max(l0, clamp(coreEff)) : Math.min(l1, Math.max(l0, inUseFloor));
+    work.mode = 'normal';
+    work.estimator = est.estimator;
+    work.estimateKib = est.kib;
+    work.coreKib = Math.round(coreEff);
+    work.needKib = l1;
+    work.headroomKib = Math.round(headroom);
+    work.pressureSignals = reading.signals;
+    work.active = active;
   }
 
   if (next.stuck && gap > 0) {
@@ -330,5 +343,7 @@ export function prepareDomain(d: DomainObservation, prevIn: DomainState | undefi
     protectKib = Math.min(protectKib, cap);
   }
   next.stuck = next.stuck || ceiling !== null;
-  return { ...work, levels, protectKib, next };
+  work.levels = levels;
+  work.protectKib = protectKib;
+  return work;
 }

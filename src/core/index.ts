@@ -4,7 +4,7 @@
  * daemon, the simulator and the benchmarks all run this same code. docs/policy.md explains the
  * algorithm and its formulas.
  */
-export { step, evaluateReservations, type StepResult } from './step.js';
+export { step, type StepResult } from './step.js';
 export { initialState, type CoreState, type DomainState, type Rates, type Sample } from './state.js';
 export type {
   Bound,
@@ -29,4 +29,5 @@ export { xenlinuxMinimumKib, resolveLimits } from './limits.js';
 export { estimate, estimateWithFallback } from './need.js';
 export { waterfill } from './waterfill.js';
 export { allocate } from './allocate.js';
-export { MAXMEM_SLACK_KIB } from './domain.js';
+export { GUEST_FREE_MARGIN_KIB, MAXMEM_SLACK_KIB } from './domain.js';
+export { observationFromSnapshot, SnapshotSchema, type Snapshot, type SnapshotObservation } from './snapshot.js';

@@ -44,6 +44,8 @@ export interface DomainState {
   activeUntilMs: number | null;
   /** Core need at the last step, to see it rise. */
   lastCoreKib: number | null;
+  /** Memory in use (MemTotal - MemFree - Buffers - Cached + Shmem) at the last report. */
+  lastInUseKib: number | null;
   /** When a shrink / growth of this domain's target was last written (rate limits). */
   lastDownMs: number | null;
   lastUpMs: number | null;

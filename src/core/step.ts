@@ -4,8 +4,8 @@
  *
  *   budget      = free + scrub - outstanding + what managed domains hold
  *                 - reserve - growth unmanaged domains were promised
- *   allocatable = budget - reservations, but never below what active domains need
- *                 (reservations wait for them rather than push them below their need)
+ *   allocatable = budget - the reservations (first come first served, whole) that fit without
+ *                 pushing active domains below their need; the others wait, costing nothing
  *   desired     = allocate(levels, allocatable)                      (allocate.ts)
  *   shrink      = toward desired at most rate.down per second (and, when the memory is wanted
  *                 elsewhere, the guest's free memory at once); no change smaller than the
@@ -38,6 +38,14 @@ export interface StepResult {
 
 function kib(x: unknown): number {
   return typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : 0;
+}
+
+/** The observation's domains by domid (a copy, sorted only if they are not already). */
+function sortedByDomid<T extends { domid: number }>(list: readonly T[]): T[] {
+  for (let i = 1; i < list.length; i++) {
+    if ((list[i - 1] as T).domid > (list[i] as T).domid) return [...list].sort((a, b) => a.domid - b.domid);
+  }
+  return list.slice();
 }
 
 function pageFloor(x: number): number {
@@ -81,13 +89,13 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const reservedKib = held.reduce((s, r) => s + r.kib, 0);
 
   // Per-domain work, in domid order (deterministic whatever order the observation lists them).
-  const seen = new Set<number>();
-  const domains = [...observation.domains].sort((a, b) => a.domid - b.domid);
-  const works: DomainWork[] = domains.map((d) => {
-    const duplicate = seen.has(d.domid);
-    seen.add(d.domid);
-    return prepareDomain(d, state.domains.get(d.domid), { policy, nowMs, dtMs, duplicate });
-  });
+  const domains = sortedByDomid(observation.domains);
+  const ctx = { policy, nowMs, dtMs };
+  const works: DomainWork[] = new Array<DomainWork>(domains.length);
+  for (let i = 0; i < domains.length; i++) {
+    const d = domains[i] as (typeof domains)[number];
+    works[i] = prepareDomain(d, state.domains.get(d.domid), ctx, i > 0 && domains[i - 1]?.domid === d.domid);
+  }
   const managed = works.filter((w) => w.unmanagedReason === null);
   const unmanaged = works.filter((w) => w.unmanagedReason !== null);
 
@@ -98,8 +106,14 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const items = managed.map((w) => ({ levels: w.levels, weight: w.weight }));
   const activeNeedKib = managed.reduce((s, w) => s + w.protectKib, 0);
   // Reservations take memory from the budget, but not what active domains need right now.
-  const allocatableKib = Math.max(budgetKib - reservedKib, Math.min(budgetKib, activeNeedKib));
-  const honouredKib = Math.min(reservedKib, Math.max(0, budgetKib - allocatableKib));
+  // Whole reservations only, first come first served: one that cannot be met without pushing
+  // active domains below their need waits, and costs nobody anything while it waits.
+  let honouredKib = 0;
+  for (const r of held) {
+    if (budgetKib - honouredKib - r.kib < activeNeedKib) break;
+    honouredKib += r.kib;
+  }
+  const allocatableKib = budgetKib - honouredKib;
   const alloc = allocate(items, allocatableKib);
 
   // Reservations already covered by free memory before this step: nobody may grow into them.
@@ -248,6 +262,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const shrinking = plans.filter((p) => p.desired < p.w.targetKib);
   const reservations = evaluateReservations(held, expired, {
     nowMs,
+    spareKib: Math.max(0, budgetKib - activeNeedKib),
     availableKib,
     capacityKib,
     honouredKib,
@@ -278,23 +293,26 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     overcommitted: alloc.overcommitted,
   };
 
-  const planOf = new Map(plans.map((p) => [p.w.domid, p]));
-  const explanationDomains: DomainExplanation[] = works.map((w) => explainDomain(w, planOf.get(w.domid)));
 
   const nextDomains = new Map<number, DomainState>();
   for (const w of works) if (!nextDomains.has(w.domid)) nextDomains.set(w.domid, w.next);
 
-  return {
-    state: { lastStepMs: nowMs, domains: nextDomains },
-    actions,
-    explanation: {
-      atMs: nowMs,
-      intervalMs,
-      host: hostExplanation,
-      domains: explanationDomains,
-      reservations,
+  const explanation = { atMs: nowMs, intervalMs, host: hostExplanation, reservations } as Explanation;
+  // Per-domain explanations are built when first read: a caller that only applies the actions
+  // (the simulator, most daemon steps) does not pay for thousands of records it never looks at.
+  let domainsExplained: DomainExplanation[] | null = null;
+  Object.defineProperty(explanation, 'domains', {
+    enumerable: true,
+    get(): DomainExplanation[] {
+      if (domainsExplained === null) {
+        const planOf = new Map<DomainWork, Plan>();
+        for (const p of plans) planOf.set(p.w, p);
+        domainsExplained = works.map((w) => explainDomain(w, planOf.get(w)));
+      }
+      return domainsExplained;
     },
-  };
+  });
+  return { state: { lastStepMs: nowMs, domains: nextDomains }, actions, explanation };
 }
 
 /** Proportional grants of `room` over requests, whole KiB; all requests when room suffices. */
@@ -349,6 +367,8 @@ function readyPrefix(held: ReservationObservation[], availableKib: number): numb
 
 interface ReservationContext {
   nowMs: number;
+  /** What reservations could get without pushing active domains below their need. */
+  spareKib: number;
   availableKib: number;
   capacityKib: number;
   honouredKib: number;
@@ -361,7 +381,7 @@ interface ReservationContext {
  * what targets still promise) covers it and every earlier one; impossible when even every
  * managed domain at its floor would not make room; pending otherwise.
  */
-export function evaluateReservations(
+function evaluateReservations(
   held: readonly ReservationObservation[],
   expired: readonly ReservationObservation[],
   ctx: ReservationContext,
@@ -400,8 +420,8 @@ export function evaluateReservations(
         kib: r.kib,
         state: 'pending',
         reason:
-          `waiting: active domains need ${formatKib(cum - ctx.honouredKib)} of it; ` +
-          `it is kept for them until they need less`,
+          `waiting: domains that are busy (active) need the memory; ` +
+          `${formatKib(Math.max(0, cum - ctx.spareKib))} short until they need less`,
         ageMs,
       });
     }

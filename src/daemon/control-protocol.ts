@@ -112,6 +112,9 @@ export const StatusSchema = z.object({
     last_step_duration_ms: z.number().nonnegative().nullable(),
     last_error: z.string().nullable(),
     stalled: z.boolean(),
+    /** The daemon's own memory: resident set and V8 heap in use. */
+    rss_kib: kib,
+    heap_used_kib: kib,
   }),
   host: z.object({
     total_kib: kib,

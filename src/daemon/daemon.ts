@@ -234,8 +234,10 @@ export class Daemon {
 
   private domainStatus(rec: DomainRecord, v: DomainVerdict | undefined, now: number): DomainStatus {
     const latest = this.o.reports.latest(rec.domid, now);
-    const flags = new Set<string>([...(this.actuator.flags.get(rec.domid) ?? []), ...(v?.flags ?? [])]);
-    if (v?.managed !== false) for (const f of this.o.reports.flags(rec.domid, now)) flags.add(f);
+    // An unmanaged domain (dom0 by default) needs no report: report flags would only alarm.
+    const managed = v?.managed ?? false;
+    const flags = new Set<string>(managed ? [...(this.actuator.flags.get(rec.domid) ?? []), ...(v?.flags ?? [])] : []);
+    if (managed) for (const f of this.o.reports.flags(rec.domid, now)) flags.add(f);
     if (rec.info.dying) flags.add('dying');
     else if (rec.info.shutdown) flags.add('shutdown');
     const swapIn = v?.swapInKibS ?? rec.swapInKibS;
@@ -281,6 +283,8 @@ export class Daemon {
         last_step_duration_ms: this.lastStepDurationMs === null ? null : Math.round(this.lastStepDurationMs * 100) / 100,
         last_error: this.lastError,
         stalled: this.stalled,
+        rss_kib: Math.round(process.memoryUsage.rss() / 1024),
+        heap_used_kib: Math.round(process.memoryUsage().heapUsed / 1024),
       },
       host: {
         total_kib: h?.totalKib ?? 0,

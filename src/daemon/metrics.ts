@@ -102,7 +102,7 @@ export class DaemonMetrics {
    * monitor samples on a timer, which a daemon at rest should not pay for unless asked.
    */
   enableProcessMetrics(): void {
-    collectDefaultMetrics({ register: this.registry, prefix: 'xenballoond_process_', eventLoopMonitoringPrecision: 100 });
+    collectDefaultMetrics({ register: this.registry, prefix: 'xenballoond_', eventLoopMonitoringPrecision: 100 });
   }
 
   setHost(h: HostSample): void {

@@ -37,6 +37,10 @@ function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').slice(0, 200);
 }
 
+/**
+ * `env` decides whether to notify at all; libsystemd itself reads NOTIFY_SOCKET from the
+ * process environment, as systemd sets it.
+ */
 export function createNotifier(env: NodeJS.ProcessEnv = process.env): Notifier {
   const fn = env.NOTIFY_SOCKET ? loadSdNotify() : null;
   const usec = Number(env.WATCHDOG_USEC);

@@ -34,7 +34,7 @@ export const BUILTIN_SETTINGS: DomainSettings = {
   },
   min: { kind: 'kib', kib: 64 * MiB },
   min_usable: 32 * MiB,
-  squeeze: 64 * MiB,
+  squeeze: 32 * MiB,
   max: { kind: 'static-max' },
   weight: 100,
   rate: { down: 64 * MiB, up: null },

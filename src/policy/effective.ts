@@ -24,7 +24,8 @@ export function globToRegExp(glob: string): RegExp {
 
 interface Compiled {
   matchers: ((d: DomainIdentity) => boolean)[];
-  cache: Map<string, DomainSettings>;
+  /** By domid: the name it was resolved for and the result (names rarely change). */
+  cache: Map<number, { name: string; settings: DomainSettings }>;
 }
 
 const compiled = new WeakMap<Policy, Compiled>();
@@ -47,9 +48,8 @@ function matcher(match: Match): (d: DomainIdentity) => boolean {
 /** Effective settings for one domain. dom0 is managed only when `host.manage_dom0` is true. */
 export function settingsFor(policy: Policy, domain: DomainIdentity): DomainSettings {
   const c = compile(policy);
-  const key = `${domain.domid}\u0000${domain.name}`;
-  const hit = c.cache.get(key);
-  if (hit) return hit;
+  const hit = c.cache.get(domain.domid);
+  if (hit && hit.name === domain.name) return hit.settings;
   let s = policy.defaults;
   policy.rules.forEach((rule, i) => {
     if (c.matchers[i]?.(domain)) {
@@ -59,7 +59,7 @@ export function settingsFor(policy: Policy, domain: DomainIdentity): DomainSetti
   });
   if (domain.domid === 0 && !policy.host.manage_dom0) s = { ...s, manage: false };
   if (c.cache.size >= CACHE_LIMIT) c.cache.clear();
-  c.cache.set(key, s);
+  c.cache.set(domain.domid, { name: domain.name, settings: s });
   return s;
 }
 

@@ -23,7 +23,10 @@ export const LAUNCH_SLACK_KIB = 2048;
 
 export interface XenballoondControllerOptions {
   policy: Policy;
-  /** A launch still pending after this long fails (the daemon's reserve timeout). Default 10 min. */
+  /**
+   * A launch still pending after this long fails. Default 1 h: the paper's launcher waited as
+   * long as it took, and a waiting reservation costs the running guests nothing.
+   */
   launchTimeoutMs?: number;
 }
 
@@ -46,7 +49,7 @@ export class XenballoondController implements Controller {
   constructor(opts: XenballoondControllerOptions) {
     this.policy = opts.policy;
     this.intervalMs = opts.policy.intervalMs;
-    this.timeoutMs = opts.launchTimeoutMs ?? 600_000;
+    this.timeoutMs = opts.launchTimeoutMs ?? 3_600_000;
   }
 
   step(obs: Observation, nowMs: number): Action[] {

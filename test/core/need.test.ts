@@ -155,6 +155,18 @@ describe('need in the step', () => {
     expect(d?.pressureBoostKib).toBeNull();
   });
 
+  it('counts a domain whose memory in use climbs as active, though its Committed_AS stays put', () => {
+    const p = policy();
+    const warming = (free: number, at: number) =>
+      obsWith(report({ committedAs: 1800, total: 1974, free, cached: 20, buffers: 4, shmem: 0, balloonCurrent: 2024, psiSomeUs: null, uptimeS: 100 + at / 1000 }), at, 2024);
+    let state = step(initialState(), warming(1500, 0), p, 0).state;
+    const quiet = step(state, warming(1500, 1000), p, 1000);
+    expect(quiet.explanation.domains[0]?.flags).not.toContain('active');
+    state = quiet.state;
+    const r = step(state, warming(1400, 2000), p, 2000);
+    expect(r.explanation.domains[0]?.flags).toContain('active');
+  });
+
   it('never lets a guest claiming pressure and a huge need past its max', () => {
     const p = policy('defaults: { max: 2G }');
     let state = initialState();

@@ -133,6 +133,22 @@ describe('reservations', () => {
     expect(r.actions.filter((a) => a.kind === 'setTarget').length).toBe(2);
   });
 
+  it('wait, whole, without squeezing anyone, while busy domains need the memory', () => {
+    const p = policy();
+    // dom1's need jumps (it is active); 600 MiB would only fit by taking what it needs.
+    const busy = (committedAs: number) =>
+      domain({ domid: 1, current: 900, staticMax: 2048, report: report({ committedAs, total: 851, balloonCurrent: 900, psiSomeUs: null }), reportAtMs: committedAs });
+    const idleGuest = domain({ domid: 2, current: 300, staticMax: 1024, report: idle(100) });
+    const first = step(initialState(), observation({ total: 2048, free: 336 }, [busy(100), idleGuest]), p, 0);
+    const r = step(first.state, observation({ total: 2048, free: 336 }, [busy(820), idleGuest], [reservation('r', 600, 0)]), p, 1000);
+    const res = r.explanation.reservations[0];
+    expect(res?.state).toBe('pending');
+    expect(res?.reason).toMatch(/^waiting: domains that are busy \(active\) need the memory; .* short until they need less$/);
+    expect(r.explanation.host.honouredKib).toBe(0);
+    // Nobody is pushed below its need for it: the busy guest keeps its headroom too.
+    for (const d of r.explanation.domains) expect(d.desiredKib).toBe(d.needKib);
+  });
+
   it('ignore expired reservations and report them as expired', () => {
     const obs = observation({ total: 2048, free: 136 }, host(), [reservation('old', 600, 0, 1000)]);
     const r = step(initialState(), obs, policy(), 5000);

@@ -48,8 +48,8 @@ interface Proc {
   running(): boolean;
 }
 
-function startProc(args: string[]): Proc {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function startProc(args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -88,6 +88,14 @@ export class Daemon {
 
   logs(): LogLine[] {
     return this.proc.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+  }
+
+  /**
+   * Every target this daemon wrote for a domain, in order, from its own debug log (written right
+   * after each write): exact, where sampling xenstore could miss a value on a loaded machine.
+   */
+  targetWrites(domid: number): { from: number | null; to: number }[] {
+    return this.logs().filter((l) => l.msg === 'target set' && l.domid === domid).map((l) => ({ from: l.from as number | null, to: l.to as number }));
   }
 
   async status(): Promise<Status> {
@@ -142,11 +150,11 @@ export class Rig {
   }
 
   /** The real xenballoond against the host; resolves once its control socket answers. */
-  async startDaemon(extra: string[] = []): Promise<Daemon> {
+  async startDaemon(extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     const proc = startProc([
       daemonPath, '--xenstore', join(this.dir, 'xenstored.sock'), '--hypervisor', `sim:${join(this.dir, 'hypervisor.sock')}`,
       '--control', this.control, '--policy', this.policy, '--log-level', 'debug', '--log-format', 'json', ...extra,
-    ]);
+    ], env);
     const d = new Daemon(proc, this.control);
     this.cleanups.push(() => stopProc(proc));
     await waitFor('xenballoond ready', async () => {
