@@ -37,9 +37,9 @@ EAT_HOLD_S=${LAB_EAT_HOLD_S:-10}  # how long g1 holds it
 # The other guests' random chunks: unpaced, within the cushion the policy keeps free in them.
 BG_EAT_MAX=${LAB_BG_EAT_MAX:-24M}
 INTERVAL_MS=1000                        # the policy's interval
-# "Within a few intervals": a report starts an urgent step at once, or at the next regular step
-# when the guest used its one urgent step of this interval; the rest is the step's own duration,
-# up to seconds in a loaded emulated dom0 (docs/lab.md).
+# "Within a few intervals": a report of more committed memory is taken at the next regular step
+# (at most one interval), plus the step's own duration, up to seconds in a loaded emulated dom0
+# (docs/lab.md).
 REACT_INTERVALS=${LAB_REACT_INTERVALS:-5}
 GIVE_BACK_LIMIT_S=${LAB_GIVE_BACK_LIMIT_S:-30}
 # The guests' kernel lets a program ask for more than the guest holds (a 96 MiB chunk in a guest
