@@ -15,8 +15,10 @@
 #     sampler); its memory follows (no swap: otherwise the OOM killer strikes), and both come
 #     back down once eatmem frees the chunk (the other guests run a smaller random eatmem
 #     meanwhile);
-#   - the daemon survives a guest being destroyed mid-run and keeps managing the others;
-#   - no guest console shows an OOM kill; the daemon stops cleanly on SIGTERM.
+#   - the daemon survives a guest being destroyed mid-run: it keeps stepping, with no failed
+#     step, and keeps managing the others;
+#   - no guest console shows an OOM kill, the daemon logged no error, and it stops cleanly on
+#     SIGTERM.
 # A sampler (timeline.mjs, one long-lived node process) records the daemon's status every second
 # into timeline.csv and host.csv, logs every report/target/chunk change to events.csv, and runs
 # the binding and reaction checks; the host side draws chart.svg.
@@ -248,12 +250,17 @@ victim=${guests[-1]}
 lab_say "xl destroy $victim (domid $(lab_domid "$victim")) mid-run"
 daemon_state
 steps_before=$D_STEPS
+failures_before=$D_FAILURES
 timeout 120 xl destroy "$victim" || lab_fail "xl destroy $victim failed"
 rm -f "/run/lab-domid/$victim"
 unset 'guests[-1]'
 until_ok 60 "$victim to leave the daemon's status" gone "$victim"
 until_ok 60 "xenballoond to keep stepping after the destroy" steps_at_least $((steps_before + 5))
 lab_say "xenballoond steps on: $D_STEPS steps, $D_FAILURES failed"
+# Surviving is stepping on without errors: a domain vanishing between the hypervisor's list and
+# a target write is an everyday event for a balloon daemon, not a failed step.
+[ "$D_FAILURES" -eq "$failures_before" ] ||
+  lab_fail "xenballoond's steps failed $((D_FAILURES - failures_before)) times around the destroy (daemon.log)"
 
 # --- g1 frees its chunk: the memory goes back.
 until_ok $((EAT_HOLD_S + EAT_MIB / 2 + 120)) "g1's eatmem to free its chunk" chunk_freed g1
@@ -275,6 +282,11 @@ done
 daemon_state
 lab_say "end: ${guests[*]} managed; xenballoond: $D_STEPS steps, $D_FAILURES failed"
 lab_timing daemon_step_failures "$D_FAILURES"
+# Errors in the daemon's own log (pino level 50 error, 60 fatal) are failures even when it went on.
+if grep -q '"level":[56]0' "$LAB_RESULTS/daemon.log"; then
+  grep '"level":[56]0' "$LAB_RESULTS/daemon.log" | tail -n 5 >&2
+  lab_fail "xenballoond logged errors (above, daemon.log)"
+fi
 
 kill "$SAMPLER_PID" && wait "$SAMPLER_PID" || true
 SAMPLER_PID=
