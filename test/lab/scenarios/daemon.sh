@@ -39,10 +39,12 @@ EAT_HOLD_S=${LAB_EAT_HOLD_S:-10}  # how long g1 holds it
 # The other guests' random chunks: unpaced, within the cushion the policy keeps free in them.
 BG_EAT_MAX=${LAB_BG_EAT_MAX:-24M}
 INTERVAL_MS=1000                        # the policy's interval
-# "Within a few intervals": a report of more committed memory is taken at the next regular step
-# (at most one interval), plus the step's own duration, up to seconds in a loaded emulated dom0
-# (docs/lab.md).
-REACT_INTERVALS=${LAB_REACT_INTERVALS:-5}
+# "Within a few intervals": a report of more committed memory is taken at the next regular step,
+# so the target must come within REACT_STEPS of the daemon's steps (counted on its status), and,
+# since a loaded emulated machine stretches steps to seconds, within REACT_CAP_INTERVALS of wall
+# clock (docs/lab.md says why these numbers).
+REACT_STEPS=${LAB_REACT_STEPS:-3}
+REACT_CAP_INTERVALS=${LAB_REACT_CAP_INTERVALS:-20}
 GIVE_BACK_LIMIT_S=${LAB_GIVE_BACK_LIMIT_S:-30}
 # The guests' kernel lets a program ask for more than the guest holds (a 96 MiB chunk in a guest
 # of ~120 MiB, whose kernel keeps ~49 MiB): the memory must then arrive before it is written.
@@ -232,17 +234,18 @@ t_start=$(lab_now)
 # The daemon's reaction: from g1's report showing the chunk committed to a target that backs it
 # (committed_as + the kernel's footprint), both timed by the sampler's xenstore watches.
 reacted=0
-sampler_check r1 "reaction:g1:$((EAT_MIB * MiB)):$((REACT_INTERVALS * INTERVAL_MS))" || reacted=$?
+sampler_check r1 "reaction:g1:$((EAT_MIB * MiB)):$REACT_STEPS:$((REACT_CAP_INTERVALS * INTERVAL_MS))" || reacted=$?
 # The figures are recorded also when over the bound (none when the target never came).
 if [ -r "$STATE/reaction-g1" ]; then
-  read -r threshold react_ms _ chunk_to_report_ms <"$STATE/reaction-g1"
+  read -r threshold react_ms react_steps chunk_to_report_ms <"$STATE/reaction-g1"
   lab_timing g1_reaction_ms "$react_ms"
+  lab_timing g1_reaction_steps "$react_steps"
   lab_timing g1_chunk_to_report_ms "$chunk_to_report_ms"
 fi
-[ "$reacted" -eq 0 ] || lab_fail "g1's growth was not answered within $REACT_INTERVALS intervals"
+[ "$reacted" -eq 0 ] || lab_fail "g1's growth was not answered within $REACT_STEPS steps and $REACT_CAP_INTERVALS intervals"
 until_ok 60 "g1 to hold the ${threshold} KiB that back its chunk" memory_at_least g1 "$threshold"
 follow_s=$(lab_since "$t_start")
-lab_say "g1 grew: the daemon answered its report in ${react_ms} ms; memory $((S[3] / MiB)) MiB (target $((S[4] / MiB))) ${follow_s} s after eatmem started"
+lab_say "g1 grew: the daemon answered its report in ${react_ms} ms (${react_steps} steps); memory $((S[3] / MiB)) MiB (target $((S[4] / MiB))) ${follow_s} s after eatmem started"
 lab_timing g1_memory_up_s "$follow_s"
 
 # --- While g1 writes and holds its chunk: destroy a guest under the daemon's feet.
@@ -282,9 +285,13 @@ done
 daemon_state
 lab_say "end: ${guests[*]} managed; xenballoond: $D_STEPS steps, $D_FAILURES failed"
 lab_timing daemon_step_failures "$D_FAILURES"
-# Errors in the daemon's own log (pino level 50 error, 60 fatal) are failures even when it went on.
-if grep -q '"level":[56]0' "$LAB_RESULTS/daemon.log"; then
-  grep '"level":[56]0' "$LAB_RESULTS/daemon.log" | tail -n 5 >&2
+# Errors in the daemon's own log (pino level 50 error, 60 fatal) are failures even when it went on,
+# except its "stalled" condition (no step completed for 5 intervals): the emulated machine as a
+# whole slows down that much when the host is loaded (docs/lab.md); counted, not failed.
+stalls=$(grep '"level":50' "$LAB_RESULTS/daemon.log" | grep -c '"condition":"stalled"' || true)
+lab_timing daemon_stall_reports "${stalls:-0}"
+if grep '"level":[56]0' "$LAB_RESULTS/daemon.log" | grep -qv '"condition":"stalled"'; then
+  grep '"level":[56]0' "$LAB_RESULTS/daemon.log" | grep -v '"condition":"stalled"' | tail -n 5 >&2
   lab_fail "xenballoond logged errors (above, daemon.log)"
 fi
 

@@ -20,13 +20,14 @@
 //     "fail MESSAGE" on its first line, then the check's lines. Steps: those of
 //     xenctrl-check.mjs, and
 //       mark:NAME                    remember NAME's last report and target as the baseline
-//       reaction:NAME:KIB:BOUND_MS   after the mark, the first report whose committed_as grew by
+//       reaction:NAME:KIB:STEPS:MS   after the mark, the first report whose committed_as grew by
 //                                    at least 90% of KIB (an eatmem chunk) must be followed by a
 //                                    target that backs it (>= committed_as + the kernel's own
 //                                    footprint, balloon_current - mem_total, from that report)
-//                                    within BOUND_MS; waits up to 120 s for both. Also writes
-//                                    STATE/reaction-NAME: "threshold_kib reaction_ms report_ms
-//                                    chunk_to_report_ms" for the scenario.
+//                                    within STEPS of the daemon's steps (its status's count,
+//                                    asked when each watch fired) and within MS; waits up to
+//                                    120 s for both. Also writes STATE/reaction-NAME:
+//                                    "threshold_kib reaction_ms reaction_steps chunk_to_report_ms".
 //
 //   node timeline.mjs --control SOCK --csv FILE --host-csv FILE --events-csv FILE --state DIR
 //                     [--interval-ms 1000] [--xenstore PATH]   (default libxenstore's)
@@ -112,7 +113,29 @@ function parseReport(text) {
   return { seq: f.seq ?? null, committed: f.committed_as_kib, overhead };
 }
 
-async function record(rec, domid, key, path, t) {
+// The daemon's step count when a tracked guest's report or target changes (after mark:NAME):
+// the reaction is also counted in the daemon's own steps, which a loaded emulated machine slows
+// down as a whole. Its own connection; the protocol takes one request at a time.
+const tracked = new Set();
+let probe = null;
+let probeChain = Promise.resolve();
+function stepsNow() {
+  const p = probeChain.then(async () => {
+    try {
+      probe ??= await ControlClient.connect(opt.control);
+      const { status } = await probe.request({ op: 'status' });
+      return status.daemon.steps;
+    } catch {
+      probe?.close();
+      probe = null;
+      return null;
+    }
+  });
+  probeChain = p;
+  return p;
+}
+
+async function record(rec, domid, key, path, t, steps) {
   let text;
   try {
     text = await xs.readString(path);
@@ -123,11 +146,11 @@ async function record(rec, domid, key, path, t) {
   if (key === 'report') {
     const r = parseReport(text);
     if (!r) return;
-    ev = { t, key, value: r.committed, ...r };
+    ev = { t, key, value: r.committed, ...r, steps };
   } else {
     const x = text.trim();
     if (!/^\d{1,12}$/.test(x)) return;
-    ev = { t, key, value: Number(x) };
+    ev = { t, key, value: Number(x), steps };
     if (key === 'chunk') rec.chunk = ev.value;
   }
   rec.events.push(ev);
@@ -143,7 +166,10 @@ async function watchDomain(domid, name) {
       const path = `/local/domain/${domid}/${rel}`;
       const w = await x.watch(path);
       rec.watches.push(w);
-      w.on('event', () => void record(rec, domid, key, path, Date.now()));
+      w.on('event', () => {
+        const t = Date.now();
+        void record(rec, domid, key, path, t, key !== 'chunk' && tracked.has(domid) ? stepsNow() : null);
+      });
     }
   } catch (err) {
     say(`cannot watch domain ${domid}: ${err.message}; trying again at the next sample`);
@@ -206,7 +232,8 @@ function lastAt(events, key, t) {
 }
 
 function mark(name, log) {
-  const { rec } = guest(name);
+  const { domid, rec } = guest(name);
+  tracked.add(domid);
   const t = Date.now();
   const events = inOrder(rec);
   const rep = lastAt(events, 'report', t);
@@ -221,7 +248,7 @@ function mark(name, log) {
  * delivered it to a watcher in dom0, which is when the daemon can see it too) to the daemon's
  * target write that backs it. Both instants are watch events of this one process.
  */
-async function reaction(name, chunkKib, boundMs, log) {
+async function reaction(name, chunkKib, boundSteps, capMs, log) {
   const m = marks.get(name);
   if (!m) throw new CheckFailure(`reaction:${name} without mark:${name} first`);
   const grown = m.committed + Math.round(0.9 * chunkKib);
@@ -236,19 +263,30 @@ async function reaction(name, chunkKib, boundMs, log) {
       const threshold = rep.committed + rep.overhead;
       const before = lastAt(events, 'target', rep.t);
       const hit =
-        before && before.value >= threshold ? { t: rep.t, value: before.value } : after.find((e) => e.key === 'target' && e.t >= rep.t && e.value >= threshold);
+        before && before.value >= threshold
+          ? { t: rep.t, value: before.value, steps: rep.steps }
+          : after.find((e) => e.key === 'target' && e.t >= rep.t && e.value >= threshold);
       if (hit) {
         const chunk = after.find((e) => e.key === 'chunk' && e.value >= 0.9 * chunkKib);
         const reactMs = hit.t - rep.t;
+        const [s0, s1] = await Promise.all([rep.steps, hit.steps]);
+        if (s0 === null || s1 === null || s0 === undefined || s1 === undefined) {
+          throw new CheckFailure(`${name}: could not read the daemon's step count at its report or at the target write`);
+        }
+        const steps = s1 - s0;
         const chunkToReport = chunk ? rep.t - chunk.t : null;
         log(
           `${name}: report seq ${rep.seq} shows committed_as ${rep.committed} KiB (+${rep.committed - m.committed}), ` +
             `kernel footprint ${rep.overhead} KiB: needs a target >= ${threshold} KiB; the daemon wrote ${hit.value} KiB ` +
-            `${reactMs} ms later (bound ${boundMs} ms); the chunk had appeared ${chunkToReport ?? '?'} ms before that report`,
+            `${reactMs} ms later, ${steps} steps later (bounds ${boundSteps} steps, ${capMs} ms); ` +
+            `the chunk had appeared ${chunkToReport ?? '?'} ms before that report`,
         );
-        putState(`reaction-${name}`, `${threshold} ${reactMs} ${rep.t} ${chunkToReport ?? -1}\n`);
-        if (reactMs > boundMs) {
-          throw new CheckFailure(`the daemon wrote ${name}'s target ${reactMs} ms after the report that showed its growth: over the bound of ${boundMs} ms`);
+        putState(`reaction-${name}`, `${threshold} ${reactMs} ${steps} ${chunkToReport ?? -1}\n`);
+        if (steps > boundSteps) {
+          throw new CheckFailure(`the daemon wrote ${name}'s target ${steps} steps after the report that showed its growth: over the bound of ${boundSteps}`);
+        }
+        if (reactMs > capMs) {
+          throw new CheckFailure(`the daemon wrote ${name}'s target ${reactMs} ms after the report that showed its growth: over the bound of ${capMs} ms`);
         }
         return;
       }
@@ -268,9 +306,9 @@ async function reaction(name, chunkKib, boundMs, log) {
 
 /** Steps this process answers itself; the rest go to xenctrl-check.mjs. */
 async function localStep(step, log) {
-  const [kind, name, kib, bound] = step.split(':');
+  const [kind, name, kib, steps, capMs] = step.split(':');
   if (kind === 'mark' && name) mark(name, log);
-  else if (kind === 'reaction' && name && kib && bound) await reaction(name, Number(kib), Number(bound), log);
+  else if (kind === 'reaction' && name && kib && steps && capMs) await reaction(name, Number(kib), Number(steps), Number(capMs), log);
   else return false;
   return true;
 }
@@ -330,6 +368,7 @@ while (!stopping) {
 }
 await checking;
 client?.close();
+probe?.close();
 await xs?.close().catch(() => undefined);
 closeSync(csv);
 closeSync(hostCsv);
