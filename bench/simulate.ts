@@ -4,10 +4,16 @@
  * tables in docs/benchmarks.md (its own section, between markers; other sections are left as
  * they are). A benchmark, not a test: it prints numbers and asserts nothing. Wall times depend
  * on the machine and its load.
+ *
+ *   node build/bench/bench/simulate.js [--seeds 1-5] [--scenarios a,b]    (make bench BENCH_SEEDS=1-5)
+ *
+ * With several seeds the first one gets the full tables, and every seed a row in a summary per
+ * scenario; the goals are checked on each seed.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { formatTable, type ScenarioReport } from '../src/sim/harness/output.js';
 import type { RunResult } from '../src/sim/harness/run.js';
@@ -32,28 +38,108 @@ function simulate(args: string[]): { reports: ScenarioReport[]; wallS: number } 
   return { reports: out.trim().split('\n').map((l) => JSON.parse(l) as ScenarioReport), wallS };
 }
 
-function goals(reports: Map<string, ScenarioReport>, scaleWallS: number): string[] {
-  const lines: string[] = [];
-  const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
-  const eat = reports.get('paper-eatmem-2g');
-  const ours = eat?.results.find((r) => r.policy === 'xenballoond');
-  if (eat && ours) {
-    const peers = eat.results.filter((r) => r.policy !== 'xenballoond');
-    const best = Math.max(...peers.map((r) => r.admitted));
-    const asMany = peers.filter((r) => r.admitted >= ours.admitted);
-    const bestSwap = asMany.length > 0 ? Math.min(...asMany.map((r) => r.swap_in_mib)) : null;
-    const stat = eat.results.find((r) => r.policy === 'static');
-    lines.push(`- paper-eatmem-2g: xenballoond admits ${ours.admitted} (goal ≥ 7; static ${stat?.admitted ?? '?'}): ${mark(ours.admitted >= 7)}`);
-    lines.push(`- paper-eatmem-2g: OOM kills ${ours.oom_kills} (goal 0): ${mark(ours.oom_kills === 0)}`);
-    lines.push(`- paper-eatmem-2g: at least as many as any peer (best peer ${best}): ${mark(ours.admitted >= best)}`);
-    lines.push(bestSwap === null
-      ? `- paper-eatmem-2g: swap-in ${ours.swap_in_mib} MiB; no peer admits as many, so the half-the-swap-in goal has no comparison: met`
-      : `- paper-eatmem-2g: swap-in ${ours.swap_in_mib} MiB vs ${bestSwap} MiB for the best peer admitting as many (goal ≤ half): ${mark(ours.swap_in_mib <= bestSwap / 2)}`);
+/** Seeds from "1-5", "1,3,7" or "2". */
+function parseSeeds(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new Error(`--seeds: '${part}' is not a seed or a range like 1-5`);
+    const a = Number(m[1]);
+    const b = m[2] !== undefined ? Number(m[2]) : a;
+    for (let x = a; x <= b; x++) out.push(x);
   }
-  const idle = reports.get('paper-idle-2g')?.results.find((r) => r.policy === 'xenballoond');
-  if (idle) lines.push(`- paper-idle-2g: xenballoond admits ${idle.admitted} (goal ≥ 14): ${mark(idle.admitted >= 14)}`);
-  lines.push(`- scale-1000: one simulated hour with xenballoond in ${scaleWallS.toFixed(1)} s of wall time (goal < 60 s): ${mark(scaleWallS < 60)}`);
-  return lines;
+  return out;
+}
+
+interface GoalCheck {
+  text: string;
+  /** Per seed: the measured value and whether it meets the goal. */
+  perSeed: Map<number, { value: string; ok: boolean }>;
+}
+
+function checkGoals(bySeed: Map<number, Map<string, ScenarioReport>>, scaleWallS: Map<number, number>): GoalCheck[] {
+  const checks: GoalCheck[] = [];
+  const goal = (text: string) => {
+    const g: GoalCheck = { text, perSeed: new Map() };
+    checks.push(g);
+    return g;
+  };
+  const eatAdmit = goal('paper-eatmem-2g: xenballoond admits ≥ 7 (static 3)');
+  const eatOom = goal('paper-eatmem-2g: 0 OOM kills');
+  const eatPeers = goal('paper-eatmem-2g: admits at least as many as any peer');
+  const eatSwap = goal('paper-eatmem-2g: swap-in ≤ half the best peer admitting as many');
+  const idle = goal('paper-idle-2g: xenballoond admits ≥ 14');
+  const scaleWall = goal('scale-1000: one simulated hour with xenballoond alone in < 60 s of wall time');
+  const scaleSwap = goal('scale-1000: swap-in ≤ qmemman\'s, admitting as many, 0 OOM kills');
+  const mixed = goal('mixed-64g: admits more than 15 with 0 OOM kills');
+  for (const [seed, reports] of bySeed) {
+    const eat = reports.get('paper-eatmem-2g');
+    const ours = eat?.results.find((r) => r.policy === 'xenballoond');
+    if (eat && ours) {
+      const peers = eat.results.filter((r) => r.policy !== 'xenballoond');
+      const best = Math.max(...peers.map((r) => r.admitted));
+      const asMany = peers.filter((r) => r.admitted >= ours.admitted);
+      const bestSwap = asMany.length > 0 ? Math.min(...asMany.map((r) => r.swap_in_mib)) : null;
+      eatAdmit.perSeed.set(seed, { value: String(ours.admitted), ok: ours.admitted >= 7 });
+      eatOom.perSeed.set(seed, { value: String(ours.oom_kills), ok: ours.oom_kills === 0 });
+      eatPeers.perSeed.set(seed, { value: `${ours.admitted} vs ${best}`, ok: ours.admitted >= best });
+      eatSwap.perSeed.set(seed, bestSwap === null
+        ? { value: `${ours.swap_in_mib} MiB, no peer admits as many`, ok: true }
+        : { value: `${ours.swap_in_mib} vs ${bestSwap} MiB`, ok: ours.swap_in_mib <= bestSwap / 2 });
+    }
+    const idleOurs = reports.get('paper-idle-2g')?.results.find((r) => r.policy === 'xenballoond');
+    if (idleOurs) idle.perSeed.set(seed, { value: String(idleOurs.admitted), ok: idleOurs.admitted >= 14 });
+    const wall = scaleWallS.get(seed);
+    if (wall !== undefined) scaleWall.perSeed.set(seed, { value: `${wall.toFixed(1)} s`, ok: wall < 60 });
+    const scale = reports.get('scale-1000');
+    const sOurs = scale?.results.find((r) => r.policy === 'xenballoond');
+    const sQ = scale?.results.find((r) => r.policy === 'qmemman');
+    if (sOurs && sQ) {
+      scaleSwap.perSeed.set(seed, {
+        value: `${Math.round(sOurs.swap_in_mib)} vs ${Math.round(sQ.swap_in_mib)} MiB`,
+        ok: sOurs.swap_in_mib <= sQ.swap_in_mib && sOurs.admitted >= sQ.admitted && sOurs.oom_kills === 0,
+      });
+    }
+    const mOurs = reports.get('mixed-64g')?.results.find((r) => r.policy === 'xenballoond');
+    if (mOurs) mixed.perSeed.set(seed, { value: `${mOurs.admitted}, ${mOurs.oom_kills} OOM`, ok: mOurs.admitted > 15 && mOurs.oom_kills === 0 });
+  }
+  return checks.filter((c) => c.perSeed.size > 0);
+}
+
+function goalLines(checks: GoalCheck[]): string[] {
+  return checks.map((c) => {
+    const seeds = [...c.perSeed.keys()];
+    const missed = seeds.filter((s) => !c.perSeed.get(s)?.ok);
+    const values = seeds.map((s) => c.perSeed.get(s)?.value ?? '?');
+    const label = seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds.join(', ')}`;
+    const verdict = missed.length === 0 ? 'met' : `**missed** (seed${missed.length > 1 ? 's' : ''} ${missed.join(', ')})`;
+    return `- ${c.text}: ${verdict}; ${label}: ${values.join(' / ')}`;
+  });
+}
+
+/** One row per policy: a metric on every seed, `a / b / c`. */
+function seedSummary(name: string, perSeed: Map<number, ScenarioReport>): string {
+  const seeds = [...perSeed.keys()];
+  const first = perSeed.get(seeds[0] ?? 1);
+  if (!first) return '';
+  const head = ['policy', 'admitted', 'OOM kills', 'swap-in MiB', 'pressure guest-min'];
+  const rows = first.results.map((r0) => {
+    const of = (f: (r: RunResult) => number) =>
+      seeds.map((s) => {
+        const r = perSeed.get(s)?.results.find((x) => x.policy === r0.policy);
+        return r ? String(Math.round(f(r) * 10) / 10) : '?';
+      }).join(' / ');
+    return [r0.policy, of((r) => r.admitted), of((r) => r.oom_kills), of((r) => Math.round(r.swap_in_mib)), of((r) => r.pressure_guest_minutes)];
+  });
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [
+    `#### ${name}, seeds ${seeds.join(', ')}`,
+    '',
+    line(head),
+    line(head.map((_, i) => (i === 0 ? ':--' : '--:'))),
+    ...rows.map(line),
+    '',
+  ].join('\n');
 }
 
 function extraColumns(r: RunResult): string {
@@ -61,22 +147,38 @@ function extraColumns(r: RunResult): string {
 }
 
 function main(): void {
-  const names = [...ORDER.filter((n) => builtinScenarioNames().includes(n)), ...builtinScenarioNames().filter((n) => !ORDER.includes(n))];
-  const reports = new Map<string, ScenarioReport>();
+  const { values } = parseArgs({ options: { seeds: { type: 'string', default: '1' }, scenarios: { type: 'string' } } });
+  const seeds = parseSeeds(values.seeds ?? '1');
+  const firstSeed = seeds[0] ?? 1;
+  const all = [...ORDER.filter((n) => builtinScenarioNames().includes(n)), ...builtinScenarioNames().filter((n) => !ORDER.includes(n))];
+  const only = values.scenarios?.split(',').map((x) => x.trim());
+  const names = only ? all.filter((n) => only.includes(n)) : all;
+  const bySeed = new Map<number, Map<string, ScenarioReport>>();
+  const byScenario = new Map<string, Map<number, ScenarioReport>>();
+  const scaleWallS = new Map<number, number>();
   const sections: string[] = [];
-  for (const name of names) {
-    process.stderr.write(`bench: ${name} --compare peers ...\n`);
-    const { reports: [report], wallS } = simulate(['--scenario', name, '--compare', 'peers']);
-    if (!report) continue;
-    reports.set(name, report);
-    const table = formatTable(report, true);
-    process.stdout.write(`\n${name} (seed ${report.seed}; ${wallS.toFixed(1)} s wall for ${report.results.length} runs)\n${formatTable(report)}\n`);
-    sections.push(`### ${name} (seed ${report.seed})\n\n${table}\n\n<details><summary>more numbers</summary>\n\n${report.results.map((r) => `- ${extraColumns(r)}`).join('\n')}\n\n</details>\n\nWall time for the ${report.results.length} runs: ${wallS.toFixed(1)} s.\n`);
+  for (const seed of seeds) {
+    const reports = new Map<string, ScenarioReport>();
+    bySeed.set(seed, reports);
+    for (const name of names) {
+      process.stderr.write(`bench: ${name} --seed ${seed} --compare peers ...\n`);
+      const { reports: [report], wallS } = simulate(['--scenario', name, '--seed', String(seed), '--compare', 'peers', ...(seed === firstSeed ? [] : ['--no-files'])]);
+      if (!report) continue;
+      reports.set(name, report);
+      if (!byScenario.has(name)) byScenario.set(name, new Map());
+      byScenario.get(name)?.set(seed, report);
+      process.stdout.write(`\n${name} (seed ${report.seed}; ${wallS.toFixed(1)} s wall for ${report.results.length} runs)\n${formatTable(report)}\n`);
+      if (seed !== firstSeed) continue;
+      const table = formatTable(report, true);
+      sections.push(`### ${name} (seed ${report.seed})\n\n${table}\n\n<details><summary>more numbers</summary>\n\n${report.results.map((r) => `- ${extraColumns(r)}`).join('\n')}\n\n</details>\n\nWall time for the ${report.results.length} runs: ${wallS.toFixed(1)} s.\n`);
+    }
+    if (!names.includes('scale-1000')) continue;
+    process.stderr.write(`bench: scale-1000 --seed ${seed}, xenballoond alone, timed ...\n`);
+    scaleWallS.set(seed, simulate(['--scenario', 'scale-1000', '--seed', String(seed), '--no-files']).wallS);
   }
-  process.stderr.write('bench: scale-1000, xenballoond alone, timed ...\n');
-  const scale = simulate(['--scenario', 'scale-1000', '--no-files']);
-  const goalLines = goals(reports, scale.wallS);
-  process.stdout.write(`\ngoals:\n${goalLines.join('\n')}\n`);
+  const lines = goalLines(checkGoals(bySeed, scaleWallS));
+  process.stdout.write(`\ngoals:\n${lines.join('\n')}\n`);
+  const summaries = seeds.length > 1 ? [...byScenario].map(([name, perSeed]) => seedSummary(name, perSeed)) : [];
 
   const when = new Date().toISOString().slice(0, 10);
   const body = [
@@ -90,10 +192,13 @@ function main(): void {
     'using it (free + cold cache, summed over guests), memory/target writes per minute, and the wait',
     'from asking to launch a guest to the answer (p50/p99). Model and metrics: docs/simulator.md.',
     '',
-    '### Goals (issue 6)',
+    `### Goals (issue 6, and the tuning goals), seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}`,
     '',
-    ...goalLines,
+    ...lines,
     '',
+    ...(summaries.length > 0
+      ? [`### Every seed (${seeds.join(', ')}): values per seed, in that order`, '', ...summaries]
+      : []),
     ...sections,
     END,
   ].join('\n');

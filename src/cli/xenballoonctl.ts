@@ -29,9 +29,15 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   plan: () => import('./commands/plan.js'),
 };
 
-function usage(): string {
+/** Help is the one place every command is loaded: for its one-line summary. */
+async function usage(): Promise<string> {
   const names = Object.keys(commands).sort();
-  return ['usage: xenballoonctl COMMAND [ARGS...]', '', 'commands:', ...names.map((n) => `  ${n}`), '',
+  const width = Math.max(...names.map((n) => n.length));
+  const lines = await Promise.all(names.map(async (n) => {
+    const mod = await (commands[n] as () => Promise<CommandModule>)();
+    return `  ${n.padEnd(width)}  ${mod.summary}`;
+  }));
+  return ['usage: xenballoonctl [--control PATH] COMMAND [ARGS...]', '', 'commands:', ...lines, '',
     'Run `xenballoonctl COMMAND --help` for a command\'s options.'].join('\n');
 }
 
@@ -51,7 +57,7 @@ function splitGlobal(argv: string[]): { name: string | undefined; rest: string[]
 await runMain('xenballoonctl', async () => {
   const { name, rest } = splitGlobal(process.argv.slice(2));
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage() + '\n');
+    process.stdout.write((await usage()) + '\n');
     return name === undefined ? 2 : 0;
   }
   const load = commands[name];

@@ -1,14 +1,14 @@
 /**
  * Everything the core works out about one domain before memory is divided: whether it is
  * managed, its report history and rates, its need, its floor and ceiling, whether it is stuck,
- * its three allocation levels (allocate.ts), and what a reservation may not take from it.
+ * its four allocation levels (allocate.ts), and what a reservation may not take from it.
  */
 import { settingsFor } from '../policy/effective.js';
 import type { DomainSettings, Estimator, Policy } from '../policy/schema.js';
 import type { DomainObservation } from './types.js';
 import type { UnmanagedReason, ReportState } from './explain.js';
 import { resolveLimits } from './limits.js';
-import { estimateWithFallback, headroomKib, inUseKib, measureOverhead, pressureStepKib, readPressure, unswappableKib } from './need.js';
+import { estimateWithFallback, headroomKib, inUseKib, measureOverhead, pressureStepKib, readPressure, unswappableKib, usedKib, useLevelKib } from './need.js';
 import { ingest, sampleOf } from './signals.js';
 import type { DomainState, Rates, Sample } from './state.js';
 
@@ -17,6 +17,8 @@ export const MAXMEM_SLACK_KIB = 1024;
 
 /** Of a guest's MemFree, this much is left alone when shrinking it (its kernel's watermarks). */
 export const GUEST_FREE_MARGIN_KIB = 8 * 1024;
+
+const NO_SIGNALS: readonly string[] = Object.freeze([]);
 
 export type Mode =
   /** need known: allocated by need */
@@ -49,7 +51,9 @@ export interface DomainWork {
   /** What set minKib (explanations). */
   floor: 'min' | 'kernel' | 'oom';
   weight: number;
-  levels: [number, number, number];
+  levels: [number, number, number, number];
+  /** What it demonstrably uses (level L1: footprint + in use + swap used + part of its cache + cushion), or null. */
+  useKib: number | null;
   /**
    * What reservations may not take from it: its need while it is active (its need rose, or it
    * showed pressure, within need.active_for), its floor otherwise. A new domain waits for
@@ -61,7 +65,7 @@ export interface DomainWork {
   coreKib: number | null;
   needKib: number | null;
   headroomKib: number | null;
-  pressureSignals: string[];
+  pressureSignals: readonly string[];
   active: boolean;
   /**
    * Memory free inside the guest now (its last MemFree, less what it gave back since, less a
@@ -75,6 +79,11 @@ export interface DomainWork {
   reset: boolean;
   /** The state carried to the next step (smoothing fills in lastDownMs / lastUpMs). */
   next: DomainState;
+}
+
+/** Whole pages (rounded down), inside [min, max]. */
+function clampPages(minKib: number, maxKib: number, x: number): number {
+  return Math.min(maxKib, Math.max(minKib, Math.floor(x / 4) * 4));
 }
 
 function isKib(x: unknown): x is number {
@@ -112,7 +121,8 @@ export function prepareDomain(
   const videoramKib = isKib(d.videoramKib) ? d.videoramKib : 0;
   const currentKib = valid ? Math.max(0, d.currentKib - videoramKib) : 0;
   const targetKib = valid && d.targetKib !== null ? d.targetKib : currentKib;
-  const settings = valid ? settingsFor(policy, { domid: d.domid, name }) : null;
+  // The observation is its own identity (domid, name): no object per domain for the lookup.
+  const settings = valid ? settingsFor(policy, typeof d.name === 'string' ? d : { domid: d.domid, name }) : null;
 
   let unmanagedReason: UnmanagedReason | null = null;
   if (!valid || !settings) unmanagedReason = 'invalid';
@@ -209,14 +219,15 @@ export function prepareDomain(
     maxKib: 0,
     floor: 'min',
     weight: settings?.weight ?? 1,
-    levels: [0, 0, 0],
+    levels: [0, 0, 0, 0],
+    useKib: null,
     protectKib: 0,
     estimator: null,
     estimateKib: null,
     coreKib: null,
     needKib: null,
     headroomKib: null,
-    pressureSignals: [],
+    pressureSignals: NO_SIGNALS,
     active: false,
     guestFreeKib: 0,
     reportState,
@@ -237,7 +248,6 @@ export function prepareDomain(
   const inUse = fresh && report ? inUseKib(report.mem) : null;
   const limits = resolveLimits(s, staticMaxKib, overheadKib, fresh && report ? unswappableKib(report.mem) : null);
   const { minKib, maxKib } = limits;
-  const clamp = (x: number) => Math.min(maxKib, Math.max(minKib, Math.floor(x / 4) * 4));
 
   // Progress toward the target (squeezed's stuck detection, with a tolerance wide enough that a
   // driver settling a page table's worth off target is not "stuck").
@@ -264,7 +274,7 @@ export function prepareDomain(
     const gaveBack = Math.max(0, heldAtReportKib - currentKib);
     work.guestFreeKib = Math.max(0, Math.min(reportedFree, currentKib) - gaveBack - GUEST_FREE_MARGIN_KIB);
   }
-  let levels: [number, number, number];
+  let levels: [number, number, number, number];
   let protectKib: number;
   work.minKib = minKib;
   work.maxKib = maxKib;
@@ -272,14 +282,17 @@ export function prepareDomain(
 
   if (!est) {
     // Unknown need: hold the target where it is (never zero, never "free it all").
-    const held = clamp(targetKib);
-    levels = [held, held, held];
+    const held = clampPages(minKib, maxKib, targetKib);
+    levels = [held, held, held, held];
     protectKib = held;
     work.mode = 'hold';
     next.pressureBoostKib = null;
   } else {
     const scaled = s.need.factor * est.kib;
     const core = (overheadKib ?? 0) + scaled;
+    // In RAM or in swap: what a reservation's squeeze is measured against, and the base of the
+    // domain's use level.
+    const used = report ? usedKib(report.mem) : null;
     const reading = readPressure(rates, s.pressure);
     // Pressure feedback is an amount added to the estimate (not a level), so when the estimate
     // falls (a program freed memory) the need falls with it and only the correction remains.
@@ -313,18 +326,25 @@ export function prepareDomain(
     const active = next.activeUntilMs !== null && nowMs < next.activeUntilMs;
     const headroom = headroomKib(s, scaled);
     const l0 = minKib;
-    const l1 = Math.max(l0, clamp(coreEff + headroom));
-    const l2 = s.surplus === 'share' ? Math.max(l1, maxKib) : l1;
-    levels = [l0, l1, l2];
+    const l2 = Math.max(l0, clampPages(minKib, maxKib, coreEff + headroom));
+    // What it uses (in RAM or swap, with part of its page cache) comes before what Committed_AS
+    // promised it but it never touched, and before its headroom: when memory is short the
+    // allocation prices memory above this level higher (host.idle_tax).
+    const use = report && used !== null ? useLevelKib(s, report.mem, overheadKib ?? 0, used) : null;
+    const l1 = use === null ? l2 : Math.min(l2, Math.max(l0, clampPages(minKib, maxKib, use)));
+    const l3 = s.surplus === 'share' ? Math.max(l2, maxKib) : l2;
+    levels = [l0, l1, l2, l3];
+    work.useKib = use === null ? null : l1;
     // Reservations take an idle domain's memory down to its floor, but push no more than
-    // `squeeze` of what it actually uses into swap; an active one keeps its need.
-    const inUseFloor = inUse === null ? 0 : clamp((overheadKib ?? 0) + inUse - s.squeeze);
-    protectKib = active ? Math.max(l0, clamp(coreEff)) : Math.min(l1, Math.max(l0, inUseFloor));
+    // `squeeze` of what it uses (in RAM or swap: a guest already pushed into swap gives no
+    // more) into swap; an active one keeps its core need.
+    const squeezeFloor = used === null ? 0 : clampPages(minKib, maxKib, (overheadKib ?? 0) + used - s.squeeze);
+    protectKib = active ? Math.max(l0, clampPages(minKib, maxKib, coreEff)) : Math.min(l2, Math.max(l0, squeezeFloor));
     work.mode = 'normal';
     work.estimator = est.estimator;
     work.estimateKib = est.kib;
     work.coreKib = Math.round(coreEff);
-    work.needKib = l1;
+    work.needKib = l2;
     work.headroomKib = Math.round(headroom);
     work.pressureSignals = reading.signals;
     work.active = active;

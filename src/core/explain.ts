@@ -15,6 +15,8 @@ export type Bound =
   | 'max'
   /** its need (estimate + headroom), fully met */
   | 'need'
+  /** memory was short: it got what it demonstrably uses, and a share of the rest of its need */
+  | 'use'
   /** memory was short: it got a weighted share of what was contested */
   | 'share'
   /** its need is unknown (no or stale report): target held */
@@ -61,6 +63,11 @@ export interface DomainExplanation {
   needKib: number | null;
   /** Need without headroom: kernel footprint + estimate x factor + pressure boost. */
   coreNeedKib: number | null;
+  /**
+   * What it demonstrably uses (kernel footprint + memory in use + swap in use + pressure boost +
+   * min_headroom), clamped to [min, need]: met before anyone's need when memory is short.
+   */
+  useKib: number | null;
   estimator: Estimator | null;
   /** The estimator's value (guest-visible KiB, before factor). */
   estimateKib: number | null;
@@ -102,6 +109,8 @@ export interface HostExplanation {
   allocatableKib: number;
   allocatedKib: number;
   minsKib: number;
+  /** Sum of what domains demonstrably use (their use levels, L1). */
+  usesKib: number;
   needsKib: number;
   /** needs - allocatable, when positive. */
   shortKib: number;

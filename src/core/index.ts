@@ -27,7 +27,7 @@ export type {
 } from './types.js';
 export { xenlinuxMinimumKib, resolveLimits } from './limits.js';
 export { estimate, estimateWithFallback } from './need.js';
-export { waterfill } from './waterfill.js';
+export { waterfill, waterfillPriced } from './waterfill.js';
 export { allocate } from './allocate.js';
 export { GUEST_FREE_MARGIN_KIB, MAXMEM_SLACK_KIB } from './domain.js';
 export { observationFromSnapshot, SnapshotSchema, type Snapshot, type SnapshotObservation } from './snapshot.js';

@@ -65,6 +65,29 @@ export function inUseKib(mem: ReportMem): number | null {
   return num(mem.usedKib);
 }
 
+/** Page cache the guest's kernel could drop: Buffers + (Cached - Shmem); null when unknown. */
+export function reclaimableCacheKib(mem: ReportMem): number | null {
+  const cached = num(mem.cachedKib);
+  const buffers = num(mem.buffersKib);
+  if (cached === null && buffers === null) return null;
+  return (buffers ?? 0) + Math.max(0, (cached ?? 0) - (num(mem.shmemKib) ?? 0));
+}
+
+/** What the guest uses in RAM or in swap: in use + swap used (the `used` estimate, factor 1). */
+export function usedKib(mem: ReportMem): number | null {
+  return estimate('used', mem);
+}
+
+/**
+ * A domain's use level: kernel footprint + used (RAM and swap) + `need.cache_in_use` of its page
+ * cache + min_headroom. What a guest demonstrably holds on to, as opposed to what Committed_AS
+ * promised it; page cache counts in part because only the re-read part of it is a working set.
+ */
+export function useLevelKib(settings: DomainSettings, mem: ReportMem, overheadKib: number, used: number): number {
+  const cache = reclaimableCacheKib(mem) ?? 0;
+  return overheadKib + used + settings.need.cache_in_use * cache + settings.need.min_headroom;
+}
+
 /**
  * The least memory (above the kernel's own footprint) that keeps the guest out of the OOM
  * killer: what it uses that cannot go to swap (in use - free swap), when positive.
@@ -76,9 +99,17 @@ export function unswappableKib(mem: ReportMem): number | null {
   return Math.max(0, used - swapFree);
 }
 
+/** Each estimator followed by its fallbacks (built once: the core asks for every domain). */
+const FALLBACKS: Record<Estimator, readonly Estimator[]> = {
+  committed_as: [],
+  used: [],
+  available: [],
+};
+for (const e of ORDER) FALLBACKS[e] = [e, ...ORDER.filter((x) => x !== e)];
+
 /** The configured estimator, or the first fallback the report supports. */
 export function estimateWithFallback(preferred: Estimator, mem: ReportMem): { estimator: Estimator; kib: number } | null {
-  for (const e of [preferred, ...ORDER.filter((x) => x !== preferred)]) {
+  for (const e of FALLBACKS[preferred]) {
     const kib = estimate(e, mem);
     if (kib !== null) return { estimator: e, kib };
   }
@@ -102,19 +133,30 @@ export function measureOverhead(heldKib: number | null, mem: ReportMem): number 
 export interface PressureReading {
   pressured: boolean;
   /** Which signals crossed their thresholds (for explanations). */
-  signals: string[];
+  signals: readonly string[];
 }
 
+function over(v: number | null, t: number | null): boolean {
+  return v !== null && t !== null && v > t;
+}
+
+const CALM: PressureReading = Object.freeze({ pressured: false, signals: Object.freeze([]) });
+
 export function readPressure(rates: Rates | null, s: DomainSettings['pressure']): PressureReading {
-  const signals: string[] = [];
-  if (rates) {
-    const over = (v: number | null, t: number | null) => v !== null && t !== null && v > t;
-    if (over(rates.swapInKibps, s.swap_in)) signals.push('swap-in');
-    if (over(rates.majorFaultsPs, s.major_faults)) signals.push('major-faults');
-    if (over(rates.refaultKibps, s.refaults)) signals.push('refaults');
-    if (over(rates.psiSome, s.psi_some)) signals.push('psi');
+  // Most domains are calm most of the time: they share one reading (nothing allocated).
+  if (
+    !rates ||
+    !(over(rates.swapInKibps, s.swap_in) || over(rates.majorFaultsPs, s.major_faults) ||
+      over(rates.refaultKibps, s.refaults) || over(rates.psiSome, s.psi_some))
+  ) {
+    return CALM;
   }
-  return { pressured: signals.length > 0, signals };
+  const signals: string[] = [];
+  if (over(rates.swapInKibps, s.swap_in)) signals.push('swap-in');
+  if (over(rates.majorFaultsPs, s.major_faults)) signals.push('major-faults');
+  if (over(rates.refaultKibps, s.refaults)) signals.push('refaults');
+  if (over(rates.psiSome, s.psi_some)) signals.push('psi');
+  return { pressured: true, signals };
 }
 
 /** How much a pressured domain's need is raised above what it holds, per raise. */

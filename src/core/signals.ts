@@ -32,10 +32,13 @@ export function sampleOf(report: GuestReport, atMs: number): Sample {
   };
 }
 
+function back(a: number | null, b: number | null): boolean {
+  return a !== null && b !== null && b < a;
+}
+
 /** True when `next` cannot follow `prev` without a reboot in between. */
 export function isReset(prev: Sample, next: Sample): boolean {
   if (prev.uptimeS !== null && next.uptimeS !== null && next.uptimeS < prev.uptimeS) return true;
-  const back = (a: number | null, b: number | null) => a !== null && b !== null && b < a;
   return back(prev.pswpin, next.pswpin) || back(prev.pgmajfault, next.pgmajfault) ||
     back(prev.refault, next.refault) || back(prev.psiSomeUs, next.psiSomeUs);
 }
@@ -51,7 +54,11 @@ export function ingest(history: readonly Sample[], next: Sample): Ingested {
   const last = history[history.length - 1];
   if (last && next.atMs <= last.atMs) return { samples: [...history], rates: null, reset: false };
   if (last && isReset(last, next)) return { samples: [next], rates: null, reset: true };
-  const samples = [...history.slice(-(KEEP_SAMPLES - 1)), next];
+  // The last KEEP_SAMPLES - 1 of the history, then the new one (one array, no intermediates).
+  const from = Math.max(0, history.length - (KEEP_SAMPLES - 1));
+  const samples: Sample[] = new Array<Sample>(history.length - from + 1);
+  for (let i = from; i < history.length; i++) samples[i - from] = history[i] as Sample;
+  samples[history.length - from] = next;
   let ref: Sample | undefined;
   for (let i = samples.length - 2; i >= 0; i--) {
     const s = samples[i];
@@ -71,16 +78,18 @@ export function ingest(history: readonly Sample[], next: Sample): Ingested {
   return { samples, rates: ratesBetween(ref, next), reset: false };
 }
 
+function perS(x: number | null, y: number | null, scale: number, cap: number, spanMs: number): number | null {
+  return x === null || y === null || y < x ? null : Math.min(cap, ((y - x) * scale * 1000) / spanMs);
+}
+
 function ratesBetween(a: Sample, b: Sample): Rates {
   const spanMs = b.atMs - a.atMs;
-  const perS = (x: number | null, y: number | null, scale: number, cap: number) =>
-    x === null || y === null || y < x ? null : Math.min(cap, ((y - x) * scale * 1000) / spanMs);
-  let psiSome = perS(a.psiSomeUs, b.psiSomeUs, 1e-6, 1);
+  let psiSome = perS(a.psiSomeUs, b.psiSomeUs, 1e-6, 1, spanMs);
   if (psiSome === null && b.psiSomeAvg10 !== null) psiSome = Math.min(1, b.psiSomeAvg10 / 100);
   return {
-    swapInKibps: perS(a.pswpin, b.pswpin, PAGE_KIB, MAX_KIBPS),
-    majorFaultsPs: perS(a.pgmajfault, b.pgmajfault, 1, MAX_EVENTS_PS),
-    refaultKibps: perS(a.refault, b.refault, PAGE_KIB, MAX_KIBPS),
+    swapInKibps: perS(a.pswpin, b.pswpin, PAGE_KIB, MAX_KIBPS, spanMs),
+    majorFaultsPs: perS(a.pgmajfault, b.pgmajfault, 1, MAX_EVENTS_PS, spanMs),
+    refaultKibps: perS(a.refault, b.refault, PAGE_KIB, MAX_KIBPS, spanMs),
     psiSome,
     spanMs,
   };

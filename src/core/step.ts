@@ -17,7 +17,7 @@
  */
 import type { Policy } from '../policy/schema.js';
 import { formatKib } from '../policy/units.js';
-import { allocate, TIERS } from './allocate.js';
+import { allocate, NEED_TIER, TIERS } from './allocate.js';
 import { MAXMEM_SLACK_KIB, prepareDomain, type DomainWork } from './domain.js';
 import type {
   Bound,
@@ -96,15 +96,26 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     const d = domains[i] as (typeof domains)[number];
     works[i] = prepareDomain(d, state.domains.get(d.domid), ctx, i > 0 && domains[i - 1]?.domid === d.domid);
   }
-  const managed = works.filter((w) => w.unmanagedReason === null);
-  const unmanaged = works.filter((w) => w.unmanagedReason !== null);
-
-  const fixedPromiseKib = unmanaged.reduce((s, w) => s + w.promiseKib, 0);
+  const managed: DomainWork[] = [];
+  const unmanaged: DomainWork[] = [];
+  let fixedPromiseKib = 0;
   // What managed domains hold, counting memory Xen claimed for a domain being built.
-  const managedKib = managed.reduce((s, w) => s + w.currentKib + w.claimedKib, 0);
+  let managedKib = 0;
+  let activeNeedKib = 0;
+  let promisedBefore = 0;
+  for (const w of works) {
+    if (w.unmanagedReason === null) {
+      managed.push(w);
+      managedKib += w.currentKib + w.claimedKib;
+      activeNeedKib += w.protectKib;
+      promisedBefore += promise(w.targetKib, w);
+    } else {
+      unmanaged.push(w);
+      fixedPromiseKib += w.promiseKib;
+    }
+  }
+  promisedBefore += fixedPromiseKib;
   const budgetKib = freeKib + managedKib - reserveKib - fixedPromiseKib;
-  const items = managed.map((w) => ({ levels: w.levels, weight: w.weight }));
-  const activeNeedKib = managed.reduce((s, w) => s + w.protectKib, 0);
   // Reservations take memory from the budget, but not what active domains need right now.
   // Whole reservations only, first come first served: one that cannot be met without pushing
   // active domains below their need waits, and costs nobody anything while it waits.
@@ -114,10 +125,10 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     honouredKib += r.kib;
   }
   const allocatableKib = budgetKib - honouredKib;
-  const alloc = allocate(items, allocatableKib);
+  // A DomainWork is an allocation item (its levels and weight).
+  const alloc = allocate(managed, allocatableKib, policy.host.idle_tax);
 
   // Reservations already covered by free memory before this step: nobody may grow into them.
-  const promisedBefore = fixedPromiseKib + managed.reduce((s, w) => s + promise(w.targetKib, w), 0);
   const readyBeforeKib = readyPrefix(held, freeKib - reserveKib - promisedBefore);
 
   const plans: Plan[] = managed.map((w, i) => {
@@ -139,10 +150,10 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   // there to avoid churn, not to leave a reservation 10 MiB short forever.
   const protectedKib = Math.max(honouredKib, readyBeforeKib);
   const roomBefore = freeKib - reserveKib - promisedBefore - protectedKib;
-  const growthDemand = plans.reduce(
-    (s, p) => s + (p.desired > p.w.targetKib ? promise(p.desired, p.w) - promise(p.w.targetKib, p.w) : 0),
-    0,
-  );
+  let growthDemand = 0;
+  for (const p of plans) {
+    if (p.desired > p.w.targetKib) growthDemand += promise(p.desired, p.w) - promise(p.w.targetKib, p.w);
+  }
   const memoryWanted = readyBeforeKib < honouredKib || growthDemand > roomBefore;
 
   // Phase 1: shrinks (rate-limited below what the domain holds; free above it).
@@ -181,6 +192,8 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   interface Grow {
     p: Plan;
     goal: number;
+    /** Growth toward what it uses, toward its need, and into surplus (served in that order). */
+    usePart: number;
     needPart: number;
     extraPart: number;
   }
@@ -209,10 +222,13 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
       if (goal - old < s.hysteresis && !belowMin) continue;
     }
     const extra = promise(goal, w) - promise(old, w);
-    const needGoal = Math.min(goal, w.levels[1]);
-    const needPart = Math.min(extra, Math.max(0, promise(needGoal, w) - promise(old, w)));
-    grows.push({ p, goal, needPart, extraPart: extra - needPart });
+    const upTo = (level: number) => Math.min(extra, Math.max(0, promise(Math.min(goal, level), w) - promise(old, w)));
+    const usePart = upTo(w.levels[1]);
+    const needPart = upTo(w.levels[NEED_TIER]) - usePart;
+    grows.push({ p, goal, usePart, needPart, extraPart: extra - usePart - needPart });
   }
+  const grantU = shareOut(grows.map((g) => g.usePart), room);
+  room -= grantU.used;
   const grantA = shareOut(grows.map((g) => g.needPart), room);
   room -= grantA.used;
   const grantB = shareOut(grows.map((g) => g.extraPart), room);
@@ -223,8 +239,8 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     const s = w.settings;
     if (!s) return;
     const old = w.targetKib;
-    const grant = (grantA.kib[i] ?? 0) + (grantB.kib[i] ?? 0);
-    const full = grant >= g.needPart + g.extraPart;
+    const grant = (grantU.kib[i] ?? 0) + (grantA.kib[i] ?? 0) + (grantB.kib[i] ?? 0);
+    const full = grant >= g.usePart + g.needPart + g.extraPart;
     const t = full ? g.goal : Math.min(g.goal, pageFloor(Math.max(old, w.currentKib + w.claimedKib) + grant));
     if (!full) p.limiter = 'free-memory';
     if (t - old < s.hysteresis && t < g.goal && old >= w.minKib) return;
@@ -255,22 +271,34 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   }
 
   // After the step: what targets still promise, and what each reservation can count on.
-  const promisedAfter = fixedPromiseKib + plans.reduce((s, p) => s + promise(p.newTarget, p.w), 0);
+  let promisedAfter = fixedPromiseKib;
+  let floorsKib = 0;
+  let shrinkingCount = 0;
+  let shrinkingKib = 0;
+  let allocatedKib = 0;
+  for (const p of plans) {
+    promisedAfter += promise(p.newTarget, p.w);
+    floorsKib += p.w.levels[0];
+    allocatedKib += p.desired;
+    if (p.desired < p.w.targetKib) {
+      shrinkingCount++;
+      shrinkingKib += Math.max(0, Math.min(p.w.targetKib, p.w.currentKib) - p.desired);
+    }
+  }
+  let fixedKib = fixedPromiseKib;
+  for (const w of unmanaged) fixedKib += w.currentKib + w.videoramKib;
   const availableKib = freeKib - reserveKib - promisedAfter;
-  const floorsKib = plans.reduce((s, p) => s + (p.w.levels[0] ?? 0), 0);
   const capacityKib = freeKib - reserveKib - fixedPromiseKib + managedKib - floorsKib;
-  const shrinking = plans.filter((p) => p.desired < p.w.targetKib);
   const reservations = evaluateReservations(held, expired, {
     nowMs,
     spareKib: Math.max(0, budgetKib - activeNeedKib),
     availableKib,
     capacityKib,
     honouredKib,
-    shrinkingCount: shrinking.length,
-    shrinkingKib: shrinking.reduce((s, p) => s + Math.max(0, Math.min(p.w.targetKib, p.w.currentKib) - p.desired), 0),
+    shrinkingCount,
+    shrinkingKib,
   });
 
-  const allocatedKib = plans.reduce((s, p) => s + p.desired, 0);
   const hostExplanation: HostExplanation = {
     totalKib,
     freeKib,
@@ -279,12 +307,13 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     reserveKib,
     reservedKib,
     honouredKib,
-    fixedKib: unmanaged.reduce((s, w) => s + w.currentKib + w.videoramKib, 0) + fixedPromiseKib,
+    fixedKib,
     managedKib,
     budgetKib,
     allocatableKib,
     allocatedKib,
     minsKib: alloc.sumMinKib,
+    usesKib: alloc.sumLevelKib[1] ?? 0,
     needsKib: alloc.sumNeedKib,
     shortKib: Math.max(0, alloc.sumNeedKib - allocatableKib),
     surplusKib: Math.max(0, allocatableKib - allocatedKib),
@@ -353,6 +382,8 @@ function boundOf(w: DomainWork, a: number, partialTier: number): Bound {
   if (a >= w.maxKib) return 'max';
   if (a <= w.minKib) return 'min';
   if (partialTier < TIERS && a < (w.levels[partialTier] ?? a)) return 'share';
+  // Its use met in full, its need not: memory ran out in the tier of what domains use.
+  if (a < w.levels[NEED_TIER]) return 'use';
   return 'need';
 }
 
@@ -420,7 +451,7 @@ function evaluateReservations(
         kib: r.kib,
         state: 'pending',
         reason:
-          `waiting: domains that are busy (active) need the memory; ` +
+          `waiting: running domains need the memory (busy ones their need, idle ones what they use); ` +
           `${formatKib(Math.max(0, cum - ctx.spareKib))} short until they need less`,
         ageMs,
       });
@@ -454,6 +485,7 @@ function explainDomain(w: DomainWork, p: Plan | undefined): DomainExplanation {
     desiredKib: p ? p.desired : null,
     needKib: p ? w.needKib : null,
     coreNeedKib: p ? w.coreKib : null,
+    useKib: p ? w.useKib : null,
     estimator: w.estimator,
     estimateKib: w.estimateKib,
     overheadKib: w.next.overheadKib,

@@ -9,6 +9,7 @@ const MiB = 1024;
 export const BUILTIN_HOST: HostSettings = {
   reserve: { kind: 'kib', kib: 64 * MiB },
   manage_dom0: false,
+  idle_tax: 0.9,
 };
 
 export const BUILTIN_INTERVAL_MS = 1000;
@@ -20,6 +21,7 @@ export const BUILTIN_SETTINGS: DomainSettings = {
     factor: 1,
     headroom: 0.1,
     min_headroom: 32 * MiB,
+    cache_in_use: 0.5,
     stale_after: 60_000,
     active_for: 120_000,
   },

@@ -89,6 +89,11 @@ export const NeedSchema = z.strictObject({
   /** A report older than this (ms) is stale: the domain's target is held. */
   stale_after: Duration.pipe(z.number().min(1, 'stale_after must be above 0')).optional(),
   /**
+   * Share of the guest's page cache counted in its use level (with what it holds in RAM and
+   * swap): the re-read part of a cache is a working set, the rest is not.
+   */
+  cache_in_use: unit('a percentage such as 50%', (v) => parsePercent(v, 100)).optional(),
+  /**
    * How long (ms) a domain counts as active after its need rose or it showed pressure: while
    * active, reservations for new domains do not take memory it needs.
    */
@@ -200,6 +205,12 @@ export const HostSchema = z.strictObject({
   reserve: SizeOrPct.optional(),
   /** Whether dom0 (domid 0) is balanced like any other domain. */
   manage_dom0: z.boolean().optional(),
+  /**
+   * When memory is short, memory a domain would get above its use level (Committed_AS it has
+   * not touched, its headroom) costs it 1 / (1 - idle_tax) times its share; 100% serves every
+   * domain's use before anyone's need, 0% shares use and need alike.
+   */
+  idle_tax: unit('a percentage such as 90%', (v) => parsePercent(v, 100)).optional(),
 });
 
 export const PolicyFileSchema = z.strictObject({

@@ -10,35 +10,29 @@ import { COUNTER_MAX, KIB_MAX } from './limits.js';
 import { quote, reject, type Parsed } from './result.js';
 import { counterSchema, kibSchema, rejectionFromZod } from './schema.js';
 import { decimal, splitLines } from './text.js';
+import type { ReportCounters, ReportMem } from './types.js';
 
 /** The meminfo fields a controller needs (KiB); null when the kernel does not show them. */
-export interface MeminfoFields {
-  totalKib: number | null;
-  freeKib: number | null;
-  availableKib: number | null;
-  buffersKib: number | null;
-  cachedKib: number | null;
-  shmemKib: number | null;
-  swapTotalKib: number | null;
-  swapFreeKib: number | null;
-  committedAsKib: number | null;
-}
+export type MeminfoFields = Omit<ReportMem, 'usedKib'>;
 
-const MEMINFO_FIELDS = {
-  MemTotal: 'totalKib',
-  MemFree: 'freeKib',
-  MemAvailable: 'availableKib',
-  Buffers: 'buffersKib',
-  Cached: 'cachedKib',
-  Shmem: 'shmemKib',
-  SwapTotal: 'swapTotalKib',
-  SwapFree: 'swapFreeKib',
-  Committed_AS: 'committedAsKib',
-} as const satisfies Record<string, keyof MeminfoFields>;
+/** The /proc/meminfo line each field is read from; complete by type, so no field is forgotten. */
+const MEMINFO_LINES = {
+  totalKib: 'MemTotal',
+  freeKib: 'MemFree',
+  availableKib: 'MemAvailable',
+  buffersKib: 'Buffers',
+  cachedKib: 'Cached',
+  shmemKib: 'Shmem',
+  swapTotalKib: 'SwapTotal',
+  swapFreeKib: 'SwapFree',
+  committedAsKib: 'Committed_AS',
+} as const satisfies Record<keyof MeminfoFields, string>;
+type MeminfoName = (typeof MEMINFO_LINES)[keyof MeminfoFields];
+const MEMINFO_NAMES: ReadonlySet<string> = new Set(Object.values(MEMINFO_LINES));
 
 const meminfoKnown = z.looseObject(
-  Object.fromEntries(Object.keys(MEMINFO_FIELDS).map((k) => [k, kibSchema.optional()])) as Record<
-    keyof typeof MEMINFO_FIELDS,
+  Object.fromEntries([...MEMINFO_NAMES].map((k) => [k, kibSchema.optional()])) as Record<
+    MeminfoName,
     z.ZodOptional<typeof kibSchema>
   >,
 );
@@ -59,7 +53,7 @@ export function parseMeminfoText(text: string): Parsed<MeminfoFields> {
     if (seen.has(name)) return reject('duplicate_key', `meminfo: ${quote(name)} appears twice`);
     seen.add(name);
     if (unit !== undefined && unit !== 'kB') return reject('bad_unit', `meminfo ${quote(name)}: unit ${quote(unit)}, expected kB`);
-    if (!(name in MEMINFO_FIELDS)) continue;
+    if (!MEMINFO_NAMES.has(name)) continue;
     if (unit === undefined) return reject('bad_unit', `meminfo ${quote(name)}: no unit, expected kB`);
     const n = decimal(digits, COUNTER_MAX);
     if (n === 'syntax') return reject('bad_number', `meminfo ${quote(name)}: ${quote(digits)}`);
@@ -68,23 +62,14 @@ export function parseMeminfoText(text: string): Parsed<MeminfoFields> {
   }
   const checked = meminfoKnown.safeParse(values);
   if (!checked.success) return rejectionFromZod(checked.error, 'meminfo');
-  const out: MeminfoFields = {
-    totalKib: null, freeKib: null, availableKib: null, buffersKib: null, cachedKib: null,
-    shmemKib: null, swapTotalKib: null, swapFreeKib: null, committedAsKib: null,
-  };
-  for (const [name, field] of Object.entries(MEMINFO_FIELDS)) out[field] = values[name] ?? null;
+  const out = Object.fromEntries(
+    Object.entries(MEMINFO_LINES).map(([field, name]) => [field, values[name] ?? null]),
+  ) as MeminfoFields;
   return { ok: true, value: out };
 }
 
 /** Counters since boot; null when the kernel does not have them. */
-export interface VmstatCounters {
-  pswpin: number | null;
-  pswpout: number | null;
-  pgmajfault: number | null;
-  /** workingset_refault_anon + workingset_refault_file (5.9+), or workingset_refault. */
-  workingsetRefault: number | null;
-  oomKill: number | null;
-}
+export type VmstatCounters = ReportCounters;
 
 const VMSTAT_KNOWN = [
   'pswpin', 'pswpout', 'pgmajfault', 'oom_kill',

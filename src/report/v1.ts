@@ -69,28 +69,34 @@ const V1_FIELDS = [
 
 type V1Key = (typeof V1_FIELDS)[number][0];
 export const V1_KEYS: readonly V1Key[] = V1_FIELDS.map(([key]) => key);
-const PSI_KEYS = ['psi_some_avg10_bp', 'psi_full_avg10_bp', 'psi_some_total_us', 'psi_full_total_us'] as const;
 
-const v1Schema = z
-  .strictObject(Object.fromEntries(V1_FIELDS.map(([key, , schema]) => [key, schema])) as {
+const v1Schema = z.strictObject(
+  Object.fromEntries(V1_FIELDS.map(([key, , schema]) => [key, schema])) as {
     [F in (typeof V1_FIELDS)[number] as F[0]]: F[2];
-  })
-  .superRefine((r, ctx) => {
-    const present = PSI_KEYS.filter((k) => r[k] !== undefined).length;
-    if (present !== 0 && present !== PSI_KEYS.length)
-      ctx.addIssue({ code: 'custom', message: 'PSI fields must be all present or all absent' });
-    const problem = consistencyProblem({
-      totalKib: r.mem_total_kib,
-      freeKib: r.mem_free_kib,
-      availableKib: r.mem_available_kib ?? null,
-      buffersKib: r.buffers_kib,
-      cachedKib: r.cached_kib,
-      shmemKib: r.shmem_kib ?? null,
-      swapTotalKib: r.swap_total_kib,
-      swapFreeKib: r.swap_free_kib,
-    });
-    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
-  });
+  },
+);
+
+/** The record's meminfo figures, as the other formats carry them. */
+function memOf(r: V1Record): MeminfoFields {
+  return {
+    totalKib: r.memTotalKib,
+    freeKib: r.memFreeKib,
+    availableKib: r.memAvailableKib,
+    buffersKib: r.buffersKib,
+    cachedKib: r.cachedKib,
+    shmemKib: r.shmemKib,
+    swapTotalKib: r.swapTotalKib,
+    swapFreeKib: r.swapFreeKib,
+    committedAsKib: r.committedAsKib,
+  };
+}
+
+/** The rules of the format beyond each field's own range: the reader and the writer share them. */
+function recordProblem(r: V1Record): string | null {
+  const psi = [r.psiSomeAvg10Bp, r.psiFullAvg10Bp, r.psiSomeTotalUs, r.psiFullTotalUs].filter((x) => x !== null).length;
+  if (psi !== 0 && psi !== 4) return 'PSI fields must be all present or all absent';
+  return consistencyProblem(memOf(r));
+}
 
 const KEY_LINE = /^([a-z0-9_]{1,32})=(.*)$/;
 
@@ -120,48 +126,17 @@ export function parseV1Record(input: GuestValue): Parsed<V1Record> {
   }
   const checked = v1Schema.safeParse(values);
   if (!checked.success) return rejectionFromZod(checked.error, 'v1 record');
-  const r = checked.data;
-  return {
-    ok: true,
-    value: {
-      seq: r.seq,
-      uptimeS: r.uptime_s,
-      memTotalKib: r.mem_total_kib,
-      memFreeKib: r.mem_free_kib,
-      memAvailableKib: r.mem_available_kib ?? null,
-      buffersKib: r.buffers_kib,
-      cachedKib: r.cached_kib,
-      shmemKib: r.shmem_kib ?? null,
-      swapTotalKib: r.swap_total_kib,
-      swapFreeKib: r.swap_free_kib,
-      committedAsKib: r.committed_as_kib,
-      balloonCurrentKib: r.balloon_current_kib ?? null,
-      pswpin: r.pswpin ?? null,
-      pswpout: r.pswpout ?? null,
-      pgmajfault: r.pgmajfault ?? null,
-      workingsetRefault: r.workingset_refault ?? null,
-      oomKill: r.oom_kill ?? null,
-      psiSomeAvg10Bp: r.psi_some_avg10_bp ?? null,
-      psiFullAvg10Bp: r.psi_full_avg10_bp ?? null,
-      psiSomeTotalUs: r.psi_some_total_us ?? null,
-      psiFullTotalUs: r.psi_full_total_us ?? null,
-    },
-  };
+  const data: Record<string, number | undefined> = checked.data;
+  // The schema made every required key present, so only optional ones can become null.
+  const record = Object.fromEntries(V1_FIELDS.map(([key, field]) => [field, data[key] ?? null])) as unknown as V1Record;
+  const problem = recordProblem(record);
+  if (problem !== null) return reject('inconsistent', `v1 record: ${problem}`);
+  return { ok: true, value: record };
 }
 
 /** The GuestReport a v1 record stands for. */
 export function reportFromV1(r: V1Record): GuestReport {
-  const mem = {
-    totalKib: r.memTotalKib,
-    freeKib: r.memFreeKib,
-    availableKib: r.memAvailableKib,
-    buffersKib: r.buffersKib,
-    cachedKib: r.cachedKib,
-    shmemKib: r.shmemKib,
-    swapTotalKib: r.swapTotalKib,
-    swapFreeKib: r.swapFreeKib,
-    committedAsKib: r.committedAsKib,
-  };
+  const mem = memOf(r);
   const psi =
     r.psiSomeAvg10Bp !== null && r.psiFullAvg10Bp !== null && r.psiSomeTotalUs !== null && r.psiFullTotalUs !== null
       ? {
@@ -210,18 +185,7 @@ export function formatV1(r: V1Record): string {
     if (!schema.safeParse(v).success) throw new RangeError(`formatV1: ${field}=${String(v)} is not a valid ${key}`);
     out += `${key}=${v}\n`;
   }
-  const psi = [r.psiSomeAvg10Bp, r.psiFullAvg10Bp, r.psiSomeTotalUs, r.psiFullTotalUs].filter((x) => x !== null).length;
-  if (psi !== 0 && psi !== 4) throw new RangeError('formatV1: PSI fields must be all present or all absent');
-  const problem = consistencyProblem({
-    totalKib: r.memTotalKib,
-    freeKib: r.memFreeKib,
-    availableKib: r.memAvailableKib,
-    buffersKib: r.buffersKib,
-    cachedKib: r.cachedKib,
-    shmemKib: r.shmemKib,
-    swapTotalKib: r.swapTotalKib,
-    swapFreeKib: r.swapFreeKib,
-  });
+  const problem = recordProblem(r);
   if (problem !== null) throw new RangeError(`formatV1: ${problem}`);
   return out;
 }

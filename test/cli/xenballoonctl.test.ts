@@ -9,10 +9,12 @@ function run(...args: string[]) {
 }
 
 describe('xenballoonctl dispatch', () => {
-  it('prints usage for --help and exits 0', () => {
+  it('prints usage for --help with every command and its summary, and exits 0', () => {
     const r = run('--help');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^usage: xenballoonctl COMMAND/);
+    expect(r.stdout).toMatch(/^usage: xenballoonctl \[--control PATH\] COMMAND/);
+    expect(r.stdout).toMatch(/^ {2}status +show the daemon's view/m);
+    expect(r.stdout).toMatch(/^ {2}launch +reserve memory, run a command/m);
   });
 
   it('refuses an unknown command with one line and exit 2', () => {

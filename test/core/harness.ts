@@ -25,6 +25,11 @@ export interface GuestSpec {
   start: number;
   /** Committed_AS in MiB, constant or a function of time (ms). */
   committedAs?: number | ((tMs: number) => number);
+  /**
+   * Memory its programs really touch (MiB; anonymous, in RAM or swapped out when it holds too
+   * little). Default: all of Committed_AS but the page cache (what the reports said before).
+   */
+  uses?: number;
   /** Balloon driver speed, MiB/s (both ways). */
   rate?: number;
   /** Never goes below this (MiB) whatever its target says. */
@@ -135,10 +140,16 @@ export class Harness {
       if (!publishes) continue;
       const overhead = g.spec.overhead ?? 49;
       const committed = committedAt(g.spec, this.tMs);
+      const total = g.currentKib / MiB - overhead;
+      // With `uses`: in use = what fits of it next to the cache (10M buffers + 100M cached, 1M
+      // of it shmem), the rest in swap.
+      const uses = g.spec.uses;
+      const swapped = uses === undefined ? 0 : Math.max(0, uses - Math.max(0, total - 109));
       g.lastReport = report({
         committedAs: committed,
-        total: g.currentKib / MiB - overhead,
-        free: Math.max(0, g.currentKib / MiB - overhead - committed),
+        total,
+        free: uses === undefined ? Math.max(0, total - committed) : Math.max(0, total - 109 - uses),
+        swapFree: 1024 - swapped,
         balloonCurrent: g.currentKib / MiB,
         pswpin: g.pswpin,
         uptimeS: 1000 + this.tMs / 1000,
@@ -209,9 +220,11 @@ export class Harness {
       } else if (goal < g.currentKib) {
         g.currentKib -= Math.min(step, g.currentKib - goal);
       }
-      // Swap-in when what it uses does not fit in what it holds.
+      // Swap-in when what it uses does not fit in what it holds (its page cache goes first).
       const capacity = g.currentKib / MiB - (s.overhead ?? 49);
-      const shortMiB = Math.max(0, committedAt(s, this.tMs) - capacity);
+      const shortMiB = s.uses === undefined
+        ? Math.max(0, committedAt(s, this.tMs) - capacity)
+        : Math.max(0, s.uses - capacity);
       g.pswpin += Math.round((shortMiB * 256 * intervalMs) / 1000 / 4);
       if (this.freeKib() < 0) this.violations.push(`t=${this.tMs}: host free memory negative`);
     }

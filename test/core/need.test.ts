@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { estimate, estimateWithFallback, initialState, step, xenlinuxMinimumKib, resolveLimits } from '../../src/core/index.js';
-import { unswappableKib } from '../../src/core/need.js';
+import { readPressure, unswappableKib } from '../../src/core/need.js';
+import type { Rates } from '../../src/core/state.js';
 import { ingest, sampleOf } from '../../src/core/signals.js';
 import { BUILTIN_SETTINGS } from '../../src/policy/index.js';
 import { domain, MiB, observation, policy, report } from './fixtures.js';
@@ -31,6 +32,38 @@ describe('estimators', () => {
     expect(estimateWithFallback('committed_as', q.mem)).toEqual({ estimator: 'used', kib: 420 * MiB });
     const none = report({ committedAs: null, total: null, free: null, available: null });
     expect(estimateWithFallback('committed_as', none.mem)).toBeNull();
+  });
+
+  it('tries the preferred estimator first, then the others in order (committed_as, used, available)', () => {
+    const all = report({ committedAs: 300, total: 1000, free: 200, available: 600, buffers: 0, cached: 0, swapTotal: 0, swapFree: 0 });
+    expect(estimateWithFallback('used', all.mem)).toEqual({ estimator: 'used', kib: 800 * MiB });
+    expect(estimateWithFallback('available', all.mem)).toEqual({ estimator: 'available', kib: 400 * MiB });
+    const noUsed = report({ committedAs: 300, total: null, free: null, available: null, used: null });
+    expect(estimateWithFallback('used', noUsed.mem)).toEqual({ estimator: 'committed_as', kib: 300 * MiB });
+    const noCommitted = report({ committedAs: null, total: 1000, free: 200, available: 600, buffers: 0, cached: 0, swapTotal: 0, swapFree: 0 });
+    expect(estimateWithFallback('committed_as', noCommitted.mem)).toEqual({ estimator: 'used', kib: 800 * MiB });
+    const onlyAvailable = report({ committedAs: null, total: 1000, free: null, available: 600, used: null });
+    expect(estimateWithFallback('committed_as', onlyAvailable.mem)).toEqual({ estimator: 'available', kib: 400 * MiB });
+  });
+});
+
+describe('pressure readings', () => {
+  const thresholds = BUILTIN_SETTINGS.pressure;
+  const rates = (r: Partial<Rates>): Rates => ({ swapInKibps: 0, majorFaultsPs: 0, refaultKibps: 0, psiSome: 0, spanMs: 1000, ...r });
+
+  it('names every signal over its threshold, and none when calm', () => {
+    expect(readPressure(null, thresholds)).toEqual({ pressured: false, signals: [] });
+    expect(readPressure(rates({}), thresholds)).toEqual({ pressured: false, signals: [] });
+    expect(readPressure(rates({ swapInKibps: 4096, psiSome: 0.5 }), thresholds)).toEqual({ pressured: true, signals: ['swap-in', 'psi'] });
+    expect(readPressure(rates({ refaultKibps: 64 * 1024 }), thresholds)).toEqual({ pressured: true, signals: ['refaults'] });
+  });
+
+  it('a pressured reading after calm ones is not affected by them (calm readings are shared)', () => {
+    const calm = readPressure(rates({}), thresholds);
+    const hot = readPressure(rates({ swapInKibps: 4096 }), thresholds);
+    expect(calm.signals).toEqual([]);
+    expect(hot.signals).toEqual(['swap-in']);
+    expect(readPressure(rates({}), thresholds).signals).toEqual([]);
   });
 });
 
@@ -86,6 +119,19 @@ describe('rates from consecutive reports', () => {
     expect(next.rates?.swapInKibps).toBe(1024);
   });
 
+  it('keeps only the last few samples, oldest first, and never changes the history it was given', () => {
+    let samples = ingest([], at(0, 0, 1)).samples;
+    for (let i = 1; i <= 10; i++) {
+      const before = [...samples];
+      const got = ingest(samples, at(i * 1000, i * 256, 1 + i));
+      expect(samples).toEqual(before);
+      expect(got.samples.length).toBe(Math.min(i + 1, 4));
+      expect(got.samples[got.samples.length - 1]?.atMs).toBe(i * 1000);
+      expect(got.samples.map((s) => s.atMs)).toEqual([...got.samples.map((s) => s.atMs)].sort((a, b) => a - b));
+      samples = got.samples;
+    }
+  });
+
   it('caps absurd rates', () => {
     const a = ingest([], at(0, 0, 1));
     const b = ingest(a.samples, at(1000, 2 ** 50, 2));
@@ -104,6 +150,18 @@ describe('need in the step', () => {
     expect(d?.overheadKib).toBe(50 * MiB);
     expect(d?.coreNeedKib).toBe((50 + 600) * MiB);
     expect(d?.needKib).toBe((50 + 600 + 120) * MiB);
+  });
+
+  it('puts the use level at footprint + what it holds in RAM and swap + cache_in_use of its cache + min_headroom', () => {
+    // 974 MiB MemTotal, 50 MiB kernel: 200 free, 10 buffers, 300 cached (100 of it tmpfs), 64 in swap.
+    // used = 974 - 200 - 10 - 200 + 64 = 628; cache = 10 + 200 = 210.
+    const r = report({ committedAs: 900, total: 974, free: 200, buffers: 10, cached: 300, shmem: 100, swapTotal: 1024, swapFree: 960, balloonCurrent: 1024, psiSomeUs: null });
+    const useOf = (yaml: string) => step(initialState(), obsWith(r, 0), policy(yaml), 0).explanation.domains[0]?.useKib;
+    expect(useOf('')).toBe((50 + 628 + 105 + 32) * MiB);
+    expect(useOf('defaults: { need: { cache_in_use: 0% } }')).toBe((50 + 628 + 32) * MiB);
+    expect(useOf('defaults: { need: { cache_in_use: 100%, min_headroom: 8M } }')).toBe((50 + 628 + 210 + 8) * MiB);
+    // Never above the need: a guest using more than Committed_AS says is met at its need.
+    expect(useOf('defaults: { need: { factor: 0.5 } }')).toBe(step(initialState(), obsWith(r, 0), policy('defaults: { need: { factor: 0.5 } }'), 0).explanation.domains[0]?.needKib);
   });
 
   it('holds the target when the report is stale or missing, and says so', () => {

@@ -3,7 +3,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { allocate, initialState, step, waterfill, type CoreState } from '../../src/core/index.js';
+import { allocate, initialState, step, waterfill, waterfillPriced, type CoreState } from '../../src/core/index.js';
 import { MiB, report } from './fixtures.js';
 import { applyInstantly, domSpec, hostSpec, observationFor, policyFor } from './gen.js';
 
@@ -70,6 +70,103 @@ describe('allocation properties', () => {
           items.forEach((it, i) => {
             expect(a.kib[i]).toBeGreaterThanOrEqual(it.levels[0]);
             expect(a.kib[i]).toBeLessThanOrEqual(it.levels[2]);
+            expect(b.kib[i]).toBeGreaterThanOrEqual(a.kib[i] ?? 0);
+            sum += a.kib[i] ?? 0;
+          });
+          if (a.sumMinKib <= budget) expect(sum).toBeLessThanOrEqual(budget);
+        },
+      ),
+      opts(300),
+    );
+  });
+});
+
+describe('priced allocation (idle tax) properties', () => {
+  const seg = fc.integer({ min: 0, max: 500_000 });
+  const items = fc.array(fc.record({ first: seg, second: seg, w: fc.integer({ min: 1, max: 1000 }) }), { minLength: 1, maxLength: 30 });
+  const tax = fc.oneof(fc.constant(0), fc.constant(1), fc.double({ min: 0, max: 0.99, noNaN: true }));
+
+  it('within segments, total within amount, monotone in amount, equal items equal', () => {
+    fc.assert(
+      fc.property(items, tax, fc.integer({ min: 0, max: 20_000_000 }), fc.integer({ min: 0, max: 1_000_000 }), (xs, t, amount, more) => {
+        const k = t >= 1 ? Infinity : 1 / (1 - t);
+        const first = xs.map((x) => x.first);
+        const second = xs.map((x) => x.second);
+        const ws = xs.map((x) => x.w);
+        const a = waterfillPriced(first, second, ws, k, amount);
+        const b = waterfillPriced(first, second, ws, k, amount + more);
+        let sum = 0;
+        xs.forEach((x, i) => {
+          expect(a[i]).toBeGreaterThanOrEqual(0);
+          expect(a[i]).toBeLessThanOrEqual(x.first + x.second);
+          expect(Number.isInteger(a[i])).toBe(true);
+          expect(b[i]).toBeGreaterThanOrEqual(a[i] ?? 0);
+          sum += a[i] ?? 0;
+          for (let j = 0; j < xs.length; j++) {
+            const y = xs[j];
+            if (y && y.first === x.first && y.second === x.second && y.w === x.w) expect(Math.abs((a[j] ?? 0) - (a[i] ?? 0))).toBeLessThanOrEqual(1);
+          }
+        });
+        expect(sum).toBeLessThanOrEqual(amount);
+        // Nothing is left over while some item could take more (up to rounding).
+        const total = xs.reduce((s, x) => s + x.first + x.second, 0);
+        expect(sum).toBeGreaterThanOrEqual(Math.min(amount, total) - xs.length);
+      }),
+      opts(300),
+    );
+  });
+
+  it('tax 0 is plain water-filling of both segments; tax 100% meets every first segment before any second', () => {
+    fc.assert(
+      fc.property(items, fc.integer({ min: 0, max: 20_000_000 }), (xs, amount) => {
+        const first = xs.map((x) => x.first);
+        const second = xs.map((x) => x.second);
+        const ws = xs.map((x) => x.w);
+        const plain = waterfill(xs.map((x) => x.first + x.second), ws, amount);
+        const flat = waterfillPriced(first, second, ws, 1, amount);
+        xs.forEach((_, i) => expect(Math.abs((flat[i] ?? 0) - (plain[i] ?? 0))).toBeLessThanOrEqual(1));
+        const strict = waterfillPriced(first, second, ws, Infinity, amount);
+        const someFirstShort = xs.some((x, i) => (strict[i] ?? 0) < x.first);
+        if (someFirstShort) xs.forEach((x, i) => expect(strict[i]).toBeLessThanOrEqual(x.first));
+      }),
+      opts(300),
+    );
+  });
+
+  it('a higher tax never gives a domain below its use level less', () => {
+    fc.assert(
+      fc.property(items, fc.integer({ min: 0, max: 20_000_000 }), fc.double({ min: 0, max: 0.98, noNaN: true }), (xs, amount, t) => {
+        const first = xs.map((x) => x.first);
+        const second = xs.map((x) => x.second);
+        const ws = xs.map((x) => x.w);
+        const lo = waterfillPriced(first, second, ws, 1 / (1 - t), amount);
+        const hi = waterfillPriced(first, second, ws, 1 / (1 - (t + 1) / 2), amount);
+        xs.forEach((x, i) => {
+          if ((lo[i] ?? 0) < x.first) expect(hi[i]).toBeGreaterThanOrEqual((lo[i] ?? 0) - 1);
+        });
+      }),
+      opts(300),
+    );
+  });
+
+  it('four levels: never below L0 or above L3, monotone in the budget, within budget when the floors fit', () => {
+    const levels = fc
+      .array(fc.integer({ min: 0, max: 200_000 }), { minLength: 4, maxLength: 4 })
+      .map((xs) => [...xs].sort((x, y) => x - y).map((x) => x * 4) as [number, number, number, number]);
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ levels, weight: fc.integer({ min: 1, max: 100 }) }), { minLength: 1, maxLength: 20 }),
+        fc.integer({ min: 0, max: 5_000_000 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        tax,
+        (its, budget, more, t) => {
+          const a = allocate(its, budget, t);
+          const b = allocate(its, budget + more, t);
+          let sum = 0;
+          its.forEach((it, i) => {
+            expect(a.kib[i]).toBeGreaterThanOrEqual(it.levels[0]);
+            expect(a.kib[i]).toBeLessThanOrEqual(it.levels[3]);
+            expect((a.kib[i] ?? 0) % 4).toBe(0);
             expect(b.kib[i]).toBeGreaterThanOrEqual(a.kib[i] ?? 0);
             sum += a.kib[i] ?? 0;
           });

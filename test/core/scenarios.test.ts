@@ -271,3 +271,47 @@ describe('a stuck guest does not make the others swing', () => {
     expect(h.violations).toEqual([]);
   });
 });
+
+describe('working sets before untouched promises (scale-1000: idle guests with a large Committed_AS)', () => {
+  // 4 GiB host, dom0 512M, reserve 64M: 3520M for the guests. Four idle guests were promised
+  // 500M (Committed_AS) and use 100M; a database was promised 1500M and uses 1450M. Needs add up
+  // to 4095M, 575M more than the host has. The database's working set must stay in RAM; the idle
+  // guests give up memory they never touched.
+  const setup = (yaml = '') => {
+    const h = new Harness({ totalMiB: 4096, dom0MiB: 512, policy: policy(yaml) });
+    for (let id = 1; id <= 4; id++) h.add({ domid: id, staticMax: 1024, start: 512, committedAs: 500, uses: 100 });
+    h.add({ domid: 5, name: 'db', staticMax: 2048, start: 1024, committedAs: 1500, uses: 1450 });
+    return h;
+  };
+  const swapInOver = (h: Harness, domid: number, ms: number) => {
+    const before = h.guest(domid).pswpin;
+    h.run(ms);
+    return h.guest(domid).pswpin - before;
+  };
+
+  it('keeps the database in RAM and takes the shortage from memory the idle guests never touched', () => {
+    const h = setup();
+    h.run(30_000);
+    expect(swapInOver(h, 5, 30_000)).toBe(0);
+    expect(h.violations).toEqual([]);
+    const db = h.last?.explanation.domains.find((d) => d.domid === 5);
+    expect(h.guest(5).currentKib).toBeGreaterThanOrEqual((49 + 1450) * MiB);
+    expect(db?.useKib).not.toBeNull();
+    for (let id = 1; id <= 4; id++) {
+      const d = h.last?.explanation.domains.find((x) => x.domid === id);
+      // Below what Committed_AS promised, never below what it uses.
+      expect(h.guest(id).currentKib).toBeLessThan(d?.needKib ?? 0);
+      expect(h.guest(id).currentKib).toBeGreaterThanOrEqual(d?.useKib ?? Infinity);
+      expect(d?.bound).toBe('share');
+    }
+    expect(h.last?.explanation.host.usesKib).toBeLessThan(h.last?.explanation.host.allocatableKib ?? 0);
+  });
+
+  it('negative control: with no idle tax (need and use alike) the database swaps', () => {
+    const h = setup('host: { idle_tax: 0% }');
+    h.run(30_000);
+    expect(h.guest(5).currentKib).toBeLessThan((49 + 1450) * MiB);
+    expect(swapInOver(h, 5, 30_000)).toBeGreaterThan(0);
+    expect(h.violations).toEqual([]);
+  });
+});

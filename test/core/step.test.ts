@@ -143,10 +143,30 @@ describe('reservations', () => {
     const r = step(first.state, observation({ total: 2048, free: 336 }, [busy(820), idleGuest], [reservation('r', 600, 0)]), p, 1000);
     const res = r.explanation.reservations[0];
     expect(res?.state).toBe('pending');
-    expect(res?.reason).toMatch(/^waiting: domains that are busy \(active\) need the memory; .* short until they need less$/);
+    expect(res?.reason).toMatch(/^waiting: running domains need the memory \(busy ones their need, idle ones what they use\); .* short until they need less$/);
     expect(r.explanation.host.honouredKib).toBe(0);
     // Nobody is pushed below its need for it: the busy guest keeps its headroom too.
     for (const d of r.explanation.domains) expect(d.desiredKib).toBe(d.needKib);
+  });
+
+  it('push an idle guest no more than `squeeze` below what it uses in RAM and swap together', () => {
+    // An idle guest using 500 MiB (49 MiB kernel): 500 MiB fits only by pushing it to
+    // 49 + 500 - 32 MiB. Once 300 MiB of it is already in swap, it gives nothing more.
+    const guest = (swapped: number) =>
+      domain({
+        domid: 1, current: 900, staticMax: 2048,
+        report: report({ committedAs: 600, total: 851, free: 242, balloonCurrent: 900, swapFree: 1024 - swapped, psiSomeUs: null }),
+      });
+    const run = (swapped: number) =>
+      step(initialState(), observation({ total: 2048, free: 300 }, [guest(swapped)], [reservation('r', 500, 0)]), policy(), 0).explanation;
+    const fresh = run(0);
+    expect(fresh.host.honouredKib).toBe(500 * MiB);
+    // 300 free + 900 held - 64 reserve - 500 reserved: above its squeeze floor (517 MiB).
+    expect(fresh.domains[0]?.desiredKib).toBe(636 * MiB);
+    const swappedOut = run(300);
+    expect(swappedOut.host.honouredKib).toBe(0);
+    expect(swappedOut.reservations[0]?.reason).toMatch(/^waiting: /);
+    expect(swappedOut.domains[0]?.desiredKib).toBe(swappedOut.domains[0]?.needKib);
   });
 
   it('ignore expired reservations and report them as expired', () => {

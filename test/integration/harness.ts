@@ -14,6 +14,9 @@ import { controlRequest } from '../../src/daemon/control-client.js';
 import type { DomainStatus, Status } from '../../src/daemon/control-protocol.js';
 import { SimHypervisor } from '../../src/xen/sim-hypervisor.js';
 import { XenStore } from '../../src/xen/xenstore.js';
+import { waitFor } from '../helpers/wait.js';
+
+export { waitFor };
 
 export const ctlPath = fileURLToPath(new URL('../../dist/cli/xenballoonctl.js', import.meta.url));
 export const daemonPath = fileURLToPath(new URL('../../dist/cli/xenballoond.js', import.meta.url));
@@ -22,24 +25,6 @@ export const POLICY = fileURLToPath(new URL('../fixtures/policies/daemon-it.yaml
 export const MiB = 1024;
 /** The test policy: rate.down 16M/s over windows of at most max(500ms, 8M / 16M/s): 8 MiB a step. */
 export const MAX_SHRINK_PER_STEP_KIB = 8 * MiB;
-/** Generous: the machine is shared and slow; these guard against hangs, not for speed. */
-export const WAIT_MS = 45_000;
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = WAIT_MS): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 interface Proc {
   child: ChildProcess;
   out(): string;

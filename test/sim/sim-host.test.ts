@@ -11,26 +11,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseV1 } from '../../src/report/v1.js';
 import { SimHypervisor, SimHypervisorError } from '../../src/xen/sim-hypervisor.js';
+import { waitFor } from '../helpers/wait.js';
 import { ctlPath, runXenstoreTool } from '../helpers/xenstored.js';
 
 const MiB = 1024;
-const WAIT_MS = 45_000;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = WAIT_MS): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 interface Host {
   dir: string;
   child: ChildProcess;

@@ -3,11 +3,11 @@
  * for a host written down as a snapshot (docs/snapshot.md). No I/O besides reading the files.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { initialState, step, type Explanation, type StepResult } from '../../core/index.js';
 import { observationFromSnapshot, SnapshotSchema } from '../../core/snapshot.js';
 import type { Action, Observation } from '../../core/types.js';
 import { defaultPolicy, formatKib, loadPolicy, PolicyError, type Policy } from '../../policy/index.js';
+import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
 import { snakeKeys } from '../json.js';
 
@@ -32,27 +32,18 @@ interface Plan {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        policy: { type: 'string' },
-        json: { type: 'boolean' },
-        settle: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UserError(`${(err as Error).message}; run 'xenballoonctl plan --help'`, 2);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const { values, positionals } = parseCommandArgs('plan', {
+    args: argv,
+    options: {
+      policy: { type: 'string' },
+      json: { type: 'boolean' },
+      settle: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return printUsage(USAGE);
   if (positionals.length !== 1) throw new UserError("plan: give one SNAPSHOT.json; run 'xenballoonctl plan --help'", 2);
   const file = positionals[0] as string;
   const policy = readPolicy(values.policy);

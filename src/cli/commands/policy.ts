@@ -6,8 +6,8 @@
  * `xenballoonctl policy show [FILE] [--domain NAME|DOMID]`: the merged policy, or one domain's
  * effective settings, as JSON (sizes in KiB, durations in ms).
  */
-import { parseArgs } from 'node:util';
 import { defaultPolicy, loadPolicy, PolicyError, policyFiles, settingsFor, type Policy } from '../../policy/index.js';
+import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
 
 export const summary = 'check policy files (file:line:col errors), or show the merged policy';
@@ -33,25 +33,18 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function args(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: { domain: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UserError(`${(err as Error).message}; run 'xenballoonctl policy --help'`, 2);
-  }
+  return parseCommandArgs('policy', {
+    args: argv,
+    options: { domain: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: true,
+  });
 }
 
 async function check(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv);
   if (values.domain !== undefined) throw new UserError('policy check: --domain belongs to policy show', 2);
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  if (values.help) return printUsage(USAGE);
   if (positionals.length === 0) throw new UserError("policy check: no FILE given; run 'xenballoonctl policy --help'", 2);
   let failed = false;
   for (const path of positionals) {
@@ -71,10 +64,7 @@ async function check(argv: string[]): Promise<number> {
 
 async function show(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv);
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  if (values.help) return printUsage(USAGE);
   if (positionals.length > 1) throw new UserError('policy show: at most one FILE', 2);
   let policy: Policy;
   try {

@@ -6,11 +6,10 @@
  * `xenballoonctl launch --reserve SIZE -- xenballoonctl sim-create ...`, or as sim-host's
  * --launch-command. Sizes as xl takes them: 512M, 1G (a bare number is MiB).
  */
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseSizeKib } from '../../sim/units.js';
-import { SimHypervisor, SimHypervisorError } from '../../xen/sim-hypervisor.js';
+import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
+import { withSimHypervisor } from '../sim-commands.js';
 
 export const summary = 'create a domain on a running sim-host (xl create for the simulator)';
 
@@ -35,47 +34,29 @@ export function parseXlSize(text: string, what: string): number {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        dir: { type: 'string' },
-        name: { type: 'string' },
-        memory: { type: 'string' },
-        maxmem: { type: 'string' },
-        template: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UserError(`${(err as Error).message.split('\n')[0]}; run 'xenballoonctl sim-create --help'`, 2);
-  }
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const { values } = parseCommandArgs('sim-create', {
+    args: argv,
+    options: {
+      dir: { type: 'string' },
+      name: { type: 'string' },
+      memory: { type: 'string' },
+      maxmem: { type: 'string' },
+      template: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) return printUsage(USAGE);
   for (const k of ['dir', 'name', 'memory'] as const) {
     if (!values[k]) throw new UserError(`--${k} is required; run 'xenballoonctl sim-create --help'`, 2);
   }
   const memoryKib = parseXlSize(values.memory as string, '--memory');
   const maxmemKib = values.maxmem === undefined ? memoryKib : parseXlSize(values.maxmem, '--maxmem');
   if (maxmemKib < memoryKib) throw new UserError('--maxmem is smaller than --memory', 2);
-  let hv: SimHypervisor;
-  try {
-    hv = await SimHypervisor.connect(join(values.dir as string, 'hypervisor.sock'));
-  } catch (err) {
-    throw new UserError((err as Error).message, 1);
-  }
-  try {
-    const domid = await hv.createDomain({ name: values.name as string, memoryKib, maxmemKib, template: values.template });
+  const name = values.name as string;
+  return withSimHypervisor(values.dir as string, `cannot create ${name}`, async (hv) => {
+    const domid = await hv.createDomain({ name, memoryKib, maxmemKib, template: values.template });
     process.stdout.write(`${domid}\n`);
     return 0;
-  } catch (err) {
-    if (err instanceof SimHypervisorError) throw new UserError(`cannot create ${values.name}: ${err.message}`, 1);
-    throw err;
-  } finally {
-    await hv.close();
-  }
+  });
 }

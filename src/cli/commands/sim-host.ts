@@ -8,13 +8,14 @@
  * results, timelines and chart.svg into DIR.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
 import { type LaunchMode, SimHost } from '../../sim/sim-host/runtime.js';
 import { SocketPathError } from '../../sim/xenstored/server.js';
 import { parseDurationMs } from '../../sim/units.js';
+import { parseCommandArgs, parseLogLevel, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
+import { onStopSignal } from '../sim-commands.js';
 
 export const summary = 'run a simulated Xen host in real time (xenstored.sock, dom<ID>.sock, hypervisor.sock) for the real daemon';
 
@@ -38,31 +39,23 @@ const USAGE = `usage: xenballoonctl sim-host --scenario NAME|FILE --dir DIR [--s
   --log-level LEVEL      fatal, error, warn, info (default), debug, silent; logs go to stderr`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        scenario: { type: 'string' },
-        dir: { type: 'string' },
-        seed: { type: 'string' },
-        speed: { type: 'string' },
-        launch: { type: 'string' },
-        'launch-command': { type: 'string' },
-        duration: { type: 'string' },
-        forever: { type: 'boolean', default: false },
-        'log-level': { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UserError(`${(err as Error).message.split('\n')[0]}; run 'xenballoonctl sim-host --help'`, 2);
-  }
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const { values } = parseCommandArgs('sim-host', {
+    args: argv,
+    options: {
+      scenario: { type: 'string' },
+      dir: { type: 'string' },
+      seed: { type: 'string' },
+      speed: { type: 'string' },
+      launch: { type: 'string' },
+      'launch-command': { type: 'string' },
+      duration: { type: 'string' },
+      forever: { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) return printUsage(USAGE);
   if (!values.scenario) throw new UserError("--scenario is required (e.g. --scenario paper-eatmem-2g); run 'xenballoonctl sim-host --help'", 2);
   if (!values.dir) throw new UserError("--dir is required: the directory for the sockets; run 'xenballoonctl sim-host --help'", 2);
   const speed = values.speed === undefined ? 1 : Number(values.speed);
@@ -84,10 +77,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     throw new UserError(`--launch takes free or none, not '${values.launch}' (or use --launch-command CMD)`, 2);
   }
-  const level = values['log-level'] ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
-    throw new UserError(`--log-level '${level}': expected fatal, error, warn, info, debug, trace or silent`, 2);
-  }
+  const level = parseLogLevel(values['log-level']);
   if (values.forever && values.duration !== undefined) throw new UserError('give either --duration or --forever, not both', 2);
 
   let scenario;
@@ -117,12 +107,9 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   process.stdout.write(`sim-host: ready: ${dir} (xenstored.sock, hypervisor.sock, dom<ID>.sock); scenario ${scenario.name}, seed ${host.opts.seed}, speed ${speed}\n`);
-  const onSignal = () => void host.stop();
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  const stopListening = onStopSignal(() => void host.stop());
   const result = await host.finished;
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
+  stopListening();
   process.stdout.write(`${host.summary(result)}\nresults and chart: ${dir}/results.json ${dir}/chart.svg\n`);
   return 0;
 }

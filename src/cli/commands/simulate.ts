@@ -8,13 +8,13 @@
  * line), and writes results and charts under build/sim/<scenario>/.
  */
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { PolicyName } from '../../sim/controller.js';
 import { availablePolicies, ControllerUnavailable, createController, POLICY_ORDER } from '../../sim/controllers.js';
 import { formatTable, type ScenarioReport, writeOutputs } from '../../sim/harness/output.js';
 import { type RunOutput, runScenario } from '../../sim/harness/run.js';
 import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
 import { formatIssue, PolicyError } from '../../policy/index.js';
+import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
 
 export const summary = 'run a scenario on the simulated host, xenballoond and (--compare peers) the systems it is measured against';
@@ -31,30 +31,22 @@ const USAGE = `usage: xenballoonctl simulate --scenario NAME|FILE [--scenario ..
   --no-files            write no files`;
 
 export async function run(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        scenario: { type: 'string', multiple: true },
-        seed: { type: 'string' },
-        policy: { type: 'string' },
-        compare: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        out: { type: 'string' },
-        'no-files': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    });
-  } catch (err) {
-    throw new UserError(`${(err as Error).message.split('\n')[0]}; run 'xenballoonctl simulate --help'`, 2);
-  }
+  const args = parseCommandArgs('simulate', {
+    args: argv,
+    options: {
+      scenario: { type: 'string', multiple: true },
+      seed: { type: 'string' },
+      policy: { type: 'string' },
+      compare: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'no-files': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
   const o = args.values;
-  if (o.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  if (o.help) return printUsage(USAGE);
   const scenarios = o.scenario ?? [];
   if (scenarios.length === 0) throw new UserError("--scenario is required (e.g. --scenario paper-eatmem-2g); run 'xenballoonctl simulate --help'", 2);
   if (o.compare !== undefined && o.compare !== 'peers') throw new UserError(`--compare takes 'peers', not '${o.compare}'`, 2);

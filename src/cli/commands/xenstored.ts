@@ -4,10 +4,11 @@
  * Each domain gets a libxl-like home and is introduced. Logs (pino, JSON) go to stderr; SIGTERM
  * or SIGINT stops it cleanly.
  */
-import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { bootServer, SocketPathError, XenstoredServer } from '../../sim/xenstored/index.js';
+import { parseCommandArgs, parseLogLevel, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
+import { onStopSignal } from '../sim-commands.js';
 
 export const summary = 'run the simulation xenstore server (dom0 socket plus per-guest sockets)';
 
@@ -29,31 +30,20 @@ export function parseDomainSocket(spec: string): { domid: number; path: string }
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        socket: { type: 'string' },
-        'domain-socket': { type: 'string', multiple: true },
-        'log-level': { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UserError(`${(err as Error).message}; run 'xenballoonctl xenstored --help'`, 2);
-  }
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const { values } = parseCommandArgs('xenstored', {
+    args: argv,
+    options: {
+      socket: { type: 'string' },
+      'domain-socket': { type: 'string', multiple: true },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return printUsage(USAGE);
   if (!values.socket) throw new UserError("missing --socket PATH; run 'xenballoonctl xenstored --help'", 2);
-  const level = values['log-level'] ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
-    throw new UserError(`--log-level '${level}': expected fatal, error, warn, info, debug, trace or silent`, 2);
-  }
+  const level = parseLogLevel(values['log-level']);
   const domains = (values['domain-socket'] ?? []).map(parseDomainSocket);
   const seen = new Set<number>();
   for (const d of domains) {
@@ -63,10 +53,7 @@ export async function run(argv: string[]): Promise<number> {
 
   // Listen for signals before the socket exists, so a client that sees the socket can always
   // stop the server cleanly.
-  const stopped = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const stopped = new Promise<NodeJS.Signals>((resolve) => onStopSignal(resolve));
   const log = pino({ name: 'xenstored', level }, pino.destination(2));
   const server = new XenstoredServer({ logger: log });
   try {

@@ -14,6 +14,7 @@ const BOUND_TEXT: Record<DomainExplanation['bound'], string> = {
   min: 'its minimum',
   max: 'its maximum',
   need: 'its need (fully met)',
+  use: 'what it uses (memory is short: the rest of its need waits)',
   share: 'a weighted share (memory is short)',
   hold: 'holding its target (no usable report)',
   stuck: 'what it holds (stuck: not following its target)',
@@ -42,6 +43,7 @@ export function explainLines(d: DomainExplanation, host: Explanation['host']): s
       d.overheadKib !== null ? `kernel ${m(d.overheadKib)}` : null,
       d.headroomKib !== null ? `headroom ${m(d.headroomKib)}` : null,
       d.pressureBoostKib !== null ? `pressure boost ${m(d.pressureBoostKib)}` : null,
+      d.useKib !== null ? `in use ${m(d.useKib)}` : null,
     ].filter(Boolean);
     lines.push(`need: ${m(d.needKib)}${parts.length ? ` (${parts.join(', ')})` : ''}`);
   }

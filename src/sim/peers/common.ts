@@ -2,12 +2,13 @@
  * What every peer needs and no peer should re-derive differently: which domains a host
  * controller manages, how much memory is really available to start a new domain, what each
  * guest was configured with (xl's memory= and maxmem=), and the "is there enough free memory"
- * launcher used by the systems that have no reservation API (static, selfballoon, mom, proxmox).
+ * launcher used by the systems that have no reservation API (static, selfballoon, mom, proxmox),
+ * with FreeLaunchPeer, the launch side those four share.
  *
  * Memory is KiB and time is ms, as everywhere else. Nothing here reads a clock.
  */
 import type { DomainObservation, Observation } from '../../core/types.js';
-import type { LaunchRequest, LaunchStatus } from '../controller.js';
+import type { Controller, LaunchRequest, LaunchStatus } from '../controller.js';
 
 export const KIB_PER_MIB = 1024;
 
@@ -160,6 +161,35 @@ export class FreeMemoryLauncher {
     for (const [id, l] of this.launches) if (l.state === 'waiting') return id;
     return null;
   }
+}
+
+/**
+ * The launch side of the peers without a reservation API (static, selfballoon, mom, proxmox):
+ * every launch waits in a FreeMemoryLauncher until free memory covers it. A peer that keeps
+ * its guests' configuration (a GuestBook) overrides guestLaunched.
+ */
+export abstract class FreeLaunchPeer implements Pick<Controller, 'requestLaunch' | 'launchStatus' | 'launched'> {
+  private readonly launcher: FreeMemoryLauncher;
+
+  protected constructor(prefix: string, launch: FreeLaunchOptions) {
+    this.launcher = new FreeMemoryLauncher(prefix, launch);
+  }
+
+  requestLaunch(req: LaunchRequest, _obs: Observation, nowMs: number): string {
+    return this.launcher.request(req, nowMs);
+  }
+
+  launchStatus(id: string, obs: Observation, nowMs: number): LaunchStatus {
+    return this.launcher.status(id, obs, nowMs);
+  }
+
+  launched(id: string, domid: number | null, _nowMs: number): void {
+    const req = this.launcher.launched(id);
+    if (req !== null && domid !== null) this.guestLaunched(domid, req);
+  }
+
+  /** A guest this peer launched exists now, as `domid`. */
+  protected guestLaunched(_domid: number, _req: LaunchRequest): void {}
 }
 
 /**

@@ -37,10 +37,10 @@
  * goes when free memory covers it (FreeMemoryLauncher).
  */
 import type { Action, Observation } from '../../core/types.js';
-import type { Controller, LaunchRequest, LaunchStatus } from '../controller.js';
+import type { Controller, LaunchRequest } from '../controller.js';
 import {
   DEFAULT_FREE_LAUNCH,
-  FreeMemoryLauncher,
+  FreeLaunchPeer,
   GuestBook,
   runningGuests,
   type FreeLaunchOptions,
@@ -112,19 +112,18 @@ export function momBalloonTarget(hostFreePercent: number, g: MomGuestView): numb
   return target === null ? null : Math.trunc(target);
 }
 
-export class MomPeer implements Controller {
+export class MomPeer extends FreeLaunchPeer implements Controller {
   readonly name = 'mom' as const;
   readonly intervalMs = MOM.monitorIntervalMs;
   private readonly guaranteed: (cfg: GuestConfig) => number;
-  private readonly launcher: FreeMemoryLauncher;
   private readonly book = new GuestBook();
   private readonly hostMemFree: number[] = [];
   private readonly guests = new Map<number, GuestSamples>();
   private lastPolicyMs: number | null = null;
 
   constructor(opts: MomOptions = {}) {
+    super('mom', { ...DEFAULT_FREE_LAUNCH, ...opts.launch });
     this.guaranteed = opts.guaranteedKib ?? ((cfg) => cfg.memoryKib);
-    this.launcher = new FreeMemoryLauncher('mom', { ...DEFAULT_FREE_LAUNCH, ...opts.launch });
   }
 
   step(obs: Observation, nowMs: number): Action[] {
@@ -170,16 +169,7 @@ export class MomPeer implements Controller {
     }
   }
 
-  requestLaunch(req: LaunchRequest, _obs: Observation, nowMs: number): string {
-    return this.launcher.request(req, nowMs);
-  }
-
-  launchStatus(id: string, obs: Observation, nowMs: number): LaunchStatus {
-    return this.launcher.status(id, obs, nowMs);
-  }
-
-  launched(id: string, domid: number | null, _nowMs: number): void {
-    const req = this.launcher.launched(id);
-    if (req !== null && domid !== null) this.book.record(domid, req);
+  protected override guestLaunched(domid: number, req: LaunchRequest): void {
+    this.book.record(domid, req);
   }
 }

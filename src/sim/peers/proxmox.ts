@@ -31,10 +31,10 @@
  * domain needs its memory free, so a launch goes when free memory covers it.
  */
 import type { Action, Observation } from '../../core/types.js';
-import type { Controller, LaunchRequest, LaunchStatus } from '../controller.js';
+import type { Controller, LaunchRequest } from '../controller.js';
 import {
   DEFAULT_FREE_LAUNCH,
-  FreeMemoryLauncher,
+  FreeLaunchPeer,
   GuestBook,
   mib,
   runningGuests,
@@ -154,20 +154,19 @@ export interface ProxmoxOptions {
   launch?: Partial<FreeLaunchOptions>;
 }
 
-export class ProxmoxPeer implements Controller {
+export class ProxmoxPeer extends FreeLaunchPeer implements Controller {
   readonly name = 'proxmox' as const;
   readonly intervalMs = PROXMOX.intervalMs;
   private readonly balloonMin: (cfg: GuestConfig) => number;
   private readonly shares: number;
   private readonly targetUsage: number;
-  private readonly launcher: FreeMemoryLauncher;
   private readonly book = new GuestBook();
 
   constructor(opts: ProxmoxOptions = {}) {
+    super('proxmox', { ...DEFAULT_FREE_LAUNCH, ...opts.launch });
     this.balloonMin = opts.balloonMinKib ?? ((cfg) => cfg.memoryKib);
     this.shares = opts.shares ?? PROXMOX.defaultShares;
     this.targetUsage = opts.targetUsage ?? PROXMOX.targetUsage;
-    this.launcher = new FreeMemoryLauncher('proxmox', { ...DEFAULT_FREE_LAUNCH, ...opts.launch });
   }
 
   step(obs: Observation, _nowMs: number): Action[] {
@@ -194,16 +193,7 @@ export class ProxmoxPeer implements Controller {
     return actions;
   }
 
-  requestLaunch(req: LaunchRequest, _obs: Observation, nowMs: number): string {
-    return this.launcher.request(req, nowMs);
-  }
-
-  launchStatus(id: string, obs: Observation, nowMs: number): LaunchStatus {
-    return this.launcher.status(id, obs, nowMs);
-  }
-
-  launched(id: string, domid: number | null, _nowMs: number): void {
-    const req = this.launcher.launched(id);
-    if (req !== null && domid !== null) this.book.record(domid, req);
+  protected override guestLaunched(domid: number, req: LaunchRequest): void {
+    this.book.record(domid, req);
   }
 }

@@ -28,10 +28,10 @@
  * long as it takes unless a patience is given.
  */
 import type { Action, Observation } from '../../core/types.js';
-import type { Controller, LaunchRequest, LaunchStatus } from '../controller.js';
+import type { Controller } from '../controller.js';
 import {
   DEFAULT_FREE_LAUNCH,
-  FreeMemoryLauncher,
+  FreeLaunchPeer,
   mib,
   runningGuests,
   xenlinuxMinimumMib,
@@ -52,21 +52,20 @@ interface GuestState {
   lastTargetKib: number | null;
 }
 
-export class SelfballoonPeer implements Controller {
+export class SelfballoonPeer extends FreeLaunchPeer implements Controller {
   readonly name = 'selfballoon' as const;
   readonly intervalMs: number;
   private readonly down: number;
   private readonly up: number;
   private readonly minMemMib: number;
-  private readonly launcher: FreeMemoryLauncher;
   private readonly guests = new Map<number, GuestState>();
 
   constructor(opts: SelfballoonOptions = {}) {
+    super('selfballoon', { ...DEFAULT_FREE_LAUNCH, ...opts.launch });
     this.intervalMs = opts.intervalMs ?? 1000;
     this.down = opts.downHysteresis ?? 10;
     this.up = opts.upHysteresis ?? 1;
     this.minMemMib = opts.minMemMib ?? 0;
-    this.launcher = new FreeMemoryLauncher('selfballoon', { ...DEFAULT_FREE_LAUNCH, ...opts.launch });
   }
 
   step(obs: Observation, _nowMs: number): Action[] {
@@ -101,17 +100,5 @@ export class SelfballoonPeer implements Controller {
     if (curKib > goal) return this.down === 0 ? goal : curKib - Math.floor((curKib - goal) / this.down);
     if (curKib < goal) return curKib + Math.floor((goal - curKib) / this.up);
     return goal;
-  }
-
-  requestLaunch(req: LaunchRequest, _obs: Observation, nowMs: number): string {
-    return this.launcher.request(req, nowMs);
-  }
-
-  launchStatus(id: string, obs: Observation, nowMs: number): LaunchStatus {
-    return this.launcher.status(id, obs, nowMs);
-  }
-
-  launched(id: string, _domid: number | null, _nowMs: number): void {
-    this.launcher.launched(id);
   }
 }

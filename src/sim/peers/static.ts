@@ -13,36 +13,23 @@
  * has a fixed dom0_mem.
  */
 import type { Action, Observation } from '../../core/types.js';
-import type { Controller, LaunchRequest, LaunchStatus } from '../controller.js';
-import { DEFAULT_FREE_LAUNCH, FreeMemoryLauncher, type FreeLaunchOptions } from './common.js';
+import type { Controller } from '../controller.js';
+import { DEFAULT_FREE_LAUNCH, FreeLaunchPeer, type FreeLaunchOptions } from './common.js';
 
 export interface StaticOptions {
   launch?: Partial<FreeLaunchOptions>;
 }
 
-export class StaticPeer implements Controller {
+export class StaticPeer extends FreeLaunchPeer implements Controller {
   readonly name = 'static' as const;
   /** Nothing to do periodically; a slow tick keeps the harness cheap. */
   readonly intervalMs = 10_000;
-  private readonly launcher: FreeMemoryLauncher;
 
   constructor(opts: StaticOptions = {}) {
-    this.launcher = new FreeMemoryLauncher('static', { ...DEFAULT_FREE_LAUNCH, patienceMs: 0, ...opts.launch });
+    super('static', { ...DEFAULT_FREE_LAUNCH, patienceMs: 0, ...opts.launch });
   }
 
   step(_obs: Observation, _nowMs: number): Action[] {
     return [];
-  }
-
-  requestLaunch(req: LaunchRequest, _obs: Observation, nowMs: number): string {
-    return this.launcher.request(req, nowMs);
-  }
-
-  launchStatus(id: string, obs: Observation, nowMs: number): LaunchStatus {
-    return this.launcher.status(id, obs, nowMs);
-  }
-
-  launched(id: string, _domid: number | null, _nowMs: number): void {
-    this.launcher.launched(id);
   }
 }

@@ -91,6 +91,21 @@ describe('Proxmox peer', () => {
     expect(at(78)).toEqual([{ kind: 'setTarget', domid: 1, kib: 1 * GiB + 100 * MiB }]);
   });
 
+  it('takes balloon_min from memory= of a guest it launched, not from the target it is first seen with', () => {
+    const launchedAt = (launch: boolean) => {
+      const peer = new ProxmoxPeer();
+      const empty = observation({ totalKib: 10 * GiB, freeKib: 10 * GiB }, []);
+      const id = peer.requestLaunch({ name: 'guest1', memoryKib: 1 * GiB, maxmemKib: 2 * GiB }, empty, 0);
+      expect(peer.launchStatus(id, empty, 0)).toEqual({ state: 'go' });
+      if (launch) peer.launched(id, 1, 0);
+      // 82 % used: shrink, but the guest already has only its memory= of 1 GiB.
+      return peer.step(observation({ totalKib: 10 * GiB, freeKib: 1.8 * GiB }, [guest(1, 1 * GiB, 10 * MiB)]), 1);
+    };
+    expect(launchedAt(true)).toEqual([]);
+    // Unknown to the peer, the guest's config is read at first sight: target 512 MiB = memory=.
+    expect(launchedAt(false)).toEqual([{ kind: 'setTarget', domid: 1, kib: 1 * GiB - 100 * MiB }]);
+  });
+
   it('grows when usage is under 80 %, and writes nothing for a VM that cannot move', () => {
     const o = observation({ totalKib: 10 * GiB, freeKib: 5 * GiB }, [guest(1, 1 * GiB, 10 * MiB), guest(2, 2 * GiB, 10 * MiB)]);
     const actions = new ProxmoxPeer().step(o, 0);

@@ -4,43 +4,27 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   DEFAULT_LIMITS,
-  initDom0,
   nodeRecordSize,
-  provisionDomain,
-  XenstoredServer,
-  XsRequestError,
+  type XenstoredServer,
   type XenstoreSession,
 } from '../../../src/sim/xenstored/index.js';
+import { errorCode, introduceGuest, serverWithDom0 } from './in-process.js';
 
 let server: XenstoredServer;
 let dom0: XenstoreSession;
 let g: XenstoreSession;
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof XsRequestError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
-
 beforeEach(() => {
-  server = new XenstoredServer();
-  dom0 = server.session(0);
-  initDom0(dom0);
-  provisionDomain(dom0, 1);
-  dom0.introduceDomain(1);
-  g = server.session(1);
+  ({ server, dom0 } = serverWithDom0());
+  g = introduceGuest(server, dom0, 1);
 });
 
 describe('guest quotas', () => {
   it('node size: a guest leaf with one permission holds at most 2015 bytes (ENOSPC past it); dom0 is not limited', () => {
     expect(nodeRecordSize({ value: Buffer.alloc(2015), perms: [{ id: 1, bits: 0 }], childBytes: 0 })).toBe(2047);
-    expect(code(() => g.write('data/max', 'a'.repeat(2015)))).toBeUndefined();
-    expect(code(() => g.write('data/over', 'a'.repeat(2016)))).toBe('ENOSPC');
-    expect(code(() => g.write('data/max', 'a'.repeat(2048)))).toBe('ENOSPC');
+    expect(errorCode(() => g.write('data/max', 'a'.repeat(2015)))).toBeUndefined();
+    expect(errorCode(() => g.write('data/over', 'a'.repeat(2016)))).toBe('ENOSPC');
+    expect(errorCode(() => g.write('data/max', 'a'.repeat(2048)))).toBe('ENOSPC');
     expect(g.readText('data/max')).toHaveLength(2015);
     dom0.write('/local/domain/1/data/from-dom0', 'b'.repeat(4000));
     expect(g.readText('data/from-dom0')).toHaveLength(4000);
@@ -48,13 +32,13 @@ describe('guest quotas', () => {
 
   it('node size counts the permissions and the children list too', () => {
     g.write('data/p', 'a'.repeat(2000));
-    expect(code(() => g.setPermissions('data/p', [
+    expect(errorCode(() => g.setPermissions('data/p', [
       { domid: 1, perm: 'none' },
       { domid: 0, perm: 'read' },
       { domid: 2, perm: 'read' },
     ]))).toBe('ENOSPC');
     g.write('data/dir', 'a'.repeat(2000));
-    expect(code(() => g.write('data/dir/a-long-child-name', ''))).toBe('ENOSPC');
+    expect(errorCode(() => g.write('data/dir/a-long-child-name', ''))).toBe('ENOSPC');
   });
 
   it(`a guest owns at most ${DEFAULT_LIMITS.nodesPerDomain} nodes (ENOSPC), counting what it already owns`, () => {
@@ -62,7 +46,7 @@ describe('guest quotas', () => {
     expect(owned).toBe(11); // data, drivers, feature, attr, error, control/{shutdown,…}, device/suspend/event-channel
     let created = 0;
     for (let i = 0; ; i++) {
-      const c = code(() => g.write(`data/n${i % 50}/k${i}`, ''));
+      const c = errorCode(() => g.write(`data/n${i % 50}/k${i}`, ''));
       if (c !== undefined) {
         expect(c).toBe('ENOSPC');
         break;
@@ -72,14 +56,14 @@ describe('guest quotas', () => {
     expect(server.core.store.ownedCount(1)).toBe(DEFAULT_LIMITS.nodesPerDomain);
     expect(created).toBe(DEFAULT_LIMITS.nodesPerDomain - owned);
     g.rm('data/n0');
-    expect(code(() => g.write('data/again', ''))).toBeUndefined();
+    expect(errorCode(() => g.write('data/again', ''))).toBeUndefined();
     for (let i = 0; i < 1100; i++) dom0.write(`/dom0-has-no-quota/k${i}`, '');
   });
 
   it('watches per domain: E2BIG once more than the quota exist (xenstored checks with >)', () => {
     let n = 0;
     for (; n < 1000; n++) {
-      const c = code(() => g.watch(`data/w${n}`, 't'));
+      const c = errorCode(() => g.watch(`data/w${n}`, 't'));
       if (c !== undefined) {
         expect(c).toBe('E2BIG');
         break;
@@ -87,7 +71,7 @@ describe('guest quotas', () => {
     }
     expect(n).toBe(DEFAULT_LIMITS.watchesPerDomain + 1);
     const other = server.session(1); // the quota is the domain's, not the connection's
-    expect(code(() => other.watch('data/x', 't'))).toBe('E2BIG');
+    expect(errorCode(() => other.watch('data/x', 't'))).toBe('E2BIG');
     g.unwatch('data/w0', 't');
     other.watch('data/x', 't');
     for (let i = 0; i < 500; i++) dom0.watch(`/w${i}`, 't');
@@ -96,7 +80,7 @@ describe('guest quotas', () => {
   it('open transactions per connection: ENOSPC past the quota (plus xenstored’s one)', () => {
     let n = 0;
     for (; n < 100; n++) {
-      const c = code(() => g.transactionStart());
+      const c = errorCode(() => g.transactionStart());
       if (c !== undefined) {
         expect(c).toBe('ENOSPC');
         break;
@@ -104,33 +88,33 @@ describe('guest quotas', () => {
     }
     expect(n).toBe(DEFAULT_LIMITS.transactionsPerConnection + 1);
     g.transactionEnd(1, false);
-    expect(code(() => g.transactionStart())).toBeUndefined();
+    expect(errorCode(() => g.transactionStart())).toBeUndefined();
     for (let i = 0; i < 50; i++) dom0.transactionStart();
   });
 
   it('permissions per node: a guest may set at most 5 (ENOSPC)', () => {
     g.write('data/perm', '');
     const five = [1, 2, 3, 4, 5].map((d) => ({ domid: d === 1 ? 1 : d, perm: 'read' as const }));
-    expect(code(() => g.setPermissions('data/perm', five))).toBeUndefined();
-    expect(code(() => g.setPermissions('data/perm', [...five, { domid: 6, perm: 'read' }]))).toBe('ENOSPC');
+    expect(errorCode(() => g.setPermissions('data/perm', five))).toBeUndefined();
+    expect(errorCode(() => g.setPermissions('data/perm', [...five, { domid: 6, perm: 'read' }]))).toBe('ENOSPC');
   });
 
   it('path length: at most 2048 bytes below the guest’s home (EINVAL)', () => {
     const seg = 'x'.repeat(99);
     const long = Array.from({ length: 21 }, () => seg).join('/'); // 2099 bytes
-    expect(code(() => g.write(`data/${long}`, ''))).toBe('EINVAL');
+    expect(errorCode(() => g.write(`data/${long}`, ''))).toBe('EINVAL');
     const ok = `data/${Array.from({ length: 20 }, () => seg).join('/')}`; // 2004 bytes
     expect(ok.length).toBeLessThanOrEqual(2048);
-    expect(code(() => g.write(ok, ''))).toBeUndefined();
-    expect(code(() => dom0.write(`/local/domain/1/data/${long}`, ''))).toBeUndefined();
+    expect(errorCode(() => g.write(ok, ''))).toBeUndefined();
+    expect(errorCode(() => dom0.write(`/local/domain/1/data/${long}`, ''))).toBeUndefined();
   });
 
   it('a guest transaction touching more than 1024 nodes fails (ENOSPC, then ENOMEM at commit)', () => {
     for (let i = 0; i < 1100; i++) dom0.write(`/local/domain/1/data/t/k${i}`, '');
     const tx = g.transactionStart();
     let failed: string | undefined;
-    for (let i = 0; i < 1100 && !failed; i++) failed = code(() => g.read(`data/t/k${i}`, tx));
+    for (let i = 0; i < 1100 && !failed; i++) failed = errorCode(() => g.read(`data/t/k${i}`, tx));
     expect(failed).toBe('ENOSPC');
-    expect(code(() => g.transactionEnd(tx))).toBe('ENOMEM');
+    expect(errorCode(() => g.transactionEnd(tx))).toBe('ENOMEM');
   });
 });

@@ -4,37 +4,18 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { encodeStrings, XsType } from '../../../src/wire/index.js';
-import {
-  initDom0,
-  provisionDomain,
-  XenstoredServer,
-  XsRequestError,
-  type XenstoreSession,
-} from '../../../src/sim/xenstored/index.js';
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof XsRequestError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
+import type { XenstoredServer, XenstoreSession } from '../../../src/sim/xenstored/index.js';
+import { errorCode, introduceGuest, serverWithDom0 } from './in-process.js';
 
 let server: XenstoredServer;
 let dom0: XenstoreSession;
 
 beforeEach(() => {
-  server = new XenstoredServer();
-  dom0 = server.session(0);
-  initDom0(dom0);
+  ({ server, dom0 } = serverWithDom0());
 });
 
 function guest(domid: number): XenstoreSession {
-  provisionDomain(dom0, domid);
-  dom0.introduceDomain(domid);
-  return server.session(domid);
+  return introduceGuest(server, dom0, domid);
 }
 
 describe('nodes and values', () => {
@@ -63,7 +44,7 @@ describe('nodes and values', () => {
   });
 
   it('READ of a missing node is ENOENT; MKDIR of an existing node changes nothing', () => {
-    expect(code(() => dom0.read('/nope'))).toBe('ENOENT');
+    expect(errorCode(() => dom0.read('/nope'))).toBe('ENOENT');
     dom0.write('/m', 'keep');
     dom0.mkdir('/m');
     expect(dom0.readText('/m')).toBe('keep');
@@ -77,17 +58,17 @@ describe('nodes and values', () => {
     dom0.write('/r/keep', '3');
     dom0.rm('/r/a');
     expect(dom0.directory('/r')).toEqual(['keep']);
-    expect(code(() => dom0.read('/r/a/b'))).toBe('ENOENT');
-    expect(code(() => dom0.rm('/r/a'))).toBeUndefined();
-    expect(code(() => dom0.rm('/r/a/b'))).toBe('ENOENT');
-    expect(code(() => dom0.rm('/'))).toBe('EINVAL');
+    expect(errorCode(() => dom0.read('/r/a/b'))).toBe('ENOENT');
+    expect(errorCode(() => dom0.rm('/r/a'))).toBeUndefined();
+    expect(errorCode(() => dom0.rm('/r/a/b'))).toBe('ENOENT');
+    expect(errorCode(() => dom0.rm('/'))).toBe('EINVAL');
   });
 
   it('rejects malformed paths with EINVAL', () => {
     for (const bad of ['/a//b', '/a/', '/a b', '/a.b', '/ü', '@foo', '', '/a\nb', `/${'x'.repeat(3072)}`]) {
-      expect(code(() => dom0.write(bad, 'x')), JSON.stringify(bad)).toBe('EINVAL');
+      expect(errorCode(() => dom0.write(bad, 'x')), JSON.stringify(bad)).toBe('EINVAL');
     }
-    expect(code(() => dom0.write('/ok-_@AZ09', 'x'))).toBeUndefined();
+    expect(errorCode(() => dom0.write('/ok-_@AZ09', 'x'))).toBeUndefined();
   });
 
   it('resolves relative paths under the caller’s home', () => {
@@ -112,7 +93,7 @@ describe('nodes and values', () => {
       names.push(name);
       dom0.write(`/big/${name}`, '');
     }
-    expect(code(() => dom0.directory('/big'))).toBe('E2BIG');
+    expect(errorCode(() => dom0.directory('/big'))).toBe('E2BIG');
     const seen: string[] = [];
     let offset = 0;
     let gen: string | undefined;
@@ -188,8 +169,8 @@ describe('permissions', () => {
       { domid: 7, perm: 'none' },
     ]);
     expect(g6.readText('/q')).toBe('secret');
-    expect(code(() => g6.write('/q', 'x'))).toBe('EACCES');
-    expect(code(() => g7.read('/q'))).toBe('EACCES');
+    expect(errorCode(() => g6.write('/q', 'x'))).toBe('EACCES');
+    expect(errorCode(() => g7.read('/q'))).toBe('EACCES');
   });
 
   it('a guest reads and writes its own writable keys, and nothing of dom0 or other guests', () => {
@@ -199,18 +180,18 @@ describe('permissions', () => {
     dom0.write('/local/domain/8/memory/target', '524288');
     g.write('data/report', 'hello');
     expect(g.readText('memory/target')).toBe('524288');
-    expect(code(() => g.write('memory/target', '1'))).toBe('EACCES');
-    expect(code(() => g.write('newkey', '1'))).toBe('EACCES');
-    expect(code(() => g.read('/local/domain/0/name'))).toBe('EACCES');
-    expect(code(() => g.read('/local/domain/9/data/x'))).toBe('EACCES');
-    expect(code(() => g.write('/local/domain/9/data/x', 'mine'))).toBe('EACCES');
-    expect(code(() => g.directory('/local/domain'))).toBe('EACCES');
+    expect(errorCode(() => g.write('memory/target', '1'))).toBe('EACCES');
+    expect(errorCode(() => g.write('newkey', '1'))).toBe('EACCES');
+    expect(errorCode(() => g.read('/local/domain/0/name'))).toBe('EACCES');
+    expect(errorCode(() => g.read('/local/domain/9/data/x'))).toBe('EACCES');
+    expect(errorCode(() => g.write('/local/domain/9/data/x', 'mine'))).toBe('EACCES');
+    expect(errorCode(() => g.directory('/local/domain'))).toBe('EACCES');
   });
 
   it('hides whether a node exists below an unreadable parent (EACCES, not ENOENT)', () => {
     const g = guest(10);
-    expect(code(() => g.read('/local/domain/0/no-such-node'))).toBe('EACCES');
-    expect(code(() => g.read('data/no-such-node'))).toBe('ENOENT');
+    expect(errorCode(() => g.read('/local/domain/0/no-such-node'))).toBe('EACCES');
+    expect(errorCode(() => g.read('data/no-such-node'))).toBe('ENOENT');
   });
 
   it('only the owner (or dom0) may set permissions, and a guest cannot give a node away', () => {
@@ -224,8 +205,8 @@ describe('permissions', () => {
       { domid: 11, perm: 'none' },
       { domid: 0, perm: 'read' },
     ]);
-    expect(code(() => g.setPermissions('data/mine', [{ domid: 0, perm: 'both' }]))).toBe('EPERM');
-    expect(code(() => g.setPermissions('memory', [{ domid: 11, perm: 'both' }]))).toBe('EACCES');
+    expect(errorCode(() => g.setPermissions('data/mine', [{ domid: 0, perm: 'both' }]))).toBe('EPERM');
+    expect(errorCode(() => g.setPermissions('memory', [{ domid: 11, perm: 'both' }]))).toBe('EACCES');
     const r = g.raw(XsType.SET_PERMS, encodeStrings(['data/mine', 'x11']));
     expect(r.payload.toString('latin1')).toBe('EINVAL\0');
   });
@@ -240,16 +221,16 @@ describe('domains', () => {
     expect(dom0.isDomainIntroduced(12)).toBe(true);
     dom0.releaseDomain(12);
     expect(dom0.isDomainIntroduced(12)).toBe(false);
-    expect(code(() => dom0.releaseDomain(12))).toBe('ENOENT');
-    expect(code(() => dom0.releaseDomain(0))).toBe('EINVAL');
-    expect(code(() => dom0.introduceDomain(13, 0, 0))).toBe('EINVAL');
+    expect(errorCode(() => dom0.releaseDomain(12))).toBe('ENOENT');
+    expect(errorCode(() => dom0.releaseDomain(0))).toBe('EINVAL');
+    expect(errorCode(() => dom0.introduceDomain(13, 0, 0))).toBe('EINVAL');
   });
 
   it('refuses the privileged requests from a guest with EACCES', () => {
     const g = guest(14);
-    expect(code(() => g.introduceDomain(15))).toBe('EACCES');
-    expect(code(() => g.releaseDomain(14))).toBe('EACCES');
-    expect(code(() => g.isDomainIntroduced(14))).toBe('EACCES');
+    expect(errorCode(() => g.introduceDomain(15))).toBe('EACCES');
+    expect(errorCode(() => g.releaseDomain(14))).toBe('EACCES');
+    expect(errorCode(() => g.isDomainIntroduced(14))).toBe('EACCES');
     const r = g.raw(XsType.CONTROL, encodeStrings(['help']));
     expect(r.payload.toString('latin1')).toBe('EACCES\0');
   });
@@ -262,7 +243,7 @@ describe('domains', () => {
     dom0.write('/elsewhere/child', 'owned by 16 too');
     dom0.releaseDomain(16);
     expect(g.closed).toBe(true);
-    expect(code(() => g.read('data/report'))).toBe('EIO');
+    expect(errorCode(() => g.read('data/report'))).toBe('EIO');
     expect(dom0.exists('/local/domain/16/data')).toBe(false);
     expect(dom0.exists('/local/domain/16/memory')).toBe(true); // dom0's, stays until the toolstack removes it
     expect(dom0.exists('/elsewhere')).toBe(false);

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { encodeStrings, XsType } from '../../../src/wire/index.js';
 import { XenstoredServer, XsRequestError, type XenstoreSession } from '../../../src/sim/xenstored/index.js';
+import { errorCode } from './in-process.js';
 
 let server: XenstoredServer;
 let a: XenstoreSession;
@@ -14,23 +15,13 @@ beforeEach(() => {
   b = server.session(0);
 });
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof XsRequestError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
-
 describe('transactions', () => {
   it('hide their writes until commit and read a snapshot of what they touched', () => {
     a.write('/t/x', 'old');
     const tx = a.transactionStart();
     expect(a.readText('/t/x', tx)).toBe('old');
     a.write('/t/y', 'new', tx);
-    expect(code(() => b.read('/t/y'))).toBe('ENOENT');
+    expect(errorCode(() => b.read('/t/y'))).toBe('ENOENT');
     expect(a.readText('/t/y', tx)).toBe('new');
     a.transactionEnd(tx);
     expect(b.readText('/t/y')).toBe('new');
@@ -43,22 +34,22 @@ describe('transactions', () => {
     b.write('/c/x', '2');
     expect(a.readText('/c/x', tx)).toBe('1'); // still the snapshot
     a.write('/c/y', 'from-tx', tx);
-    expect(code(() => a.transactionEnd(tx))).toBe('EAGAIN');
+    expect(errorCode(() => a.transactionEnd(tx))).toBe('EAGAIN');
     expect(b.readText('/c/x')).toBe('2');
-    expect(code(() => b.read('/c/y'))).toBe('ENOENT');
+    expect(errorCode(() => b.read('/c/y'))).toBe('ENOENT');
   });
 
   it('conflict on a node created or removed meanwhile', () => {
     a.write('/e/gone', '1');
     const tx = a.transactionStart();
-    expect(code(() => a.read('/e/new', tx))).toBe('ENOENT');
+    expect(errorCode(() => a.read('/e/new', tx))).toBe('ENOENT');
     a.read('/e/gone', tx);
     b.write('/e/new', 'x');
-    expect(code(() => a.transactionEnd(tx))).toBe('EAGAIN');
+    expect(errorCode(() => a.transactionEnd(tx))).toBe('EAGAIN');
     const tx2 = a.transactionStart();
     a.read('/e/gone', tx2);
     b.rm('/e/gone');
-    expect(code(() => a.transactionEnd(tx2))).toBe('EAGAIN');
+    expect(errorCode(() => a.transactionEnd(tx2))).toBe('EAGAIN');
   });
 
   it('do not conflict with changes to nodes they never touched', () => {
@@ -85,20 +76,20 @@ describe('transactions', () => {
     a.write('/ev/z', '1', tx2);
     a.transactionEnd(tx2, false);
     expect(b.takeEvents()).toEqual([]);
-    expect(code(() => b.read('/ev/z'))).toBe('ENOENT');
+    expect(errorCode(() => b.read('/ev/z'))).toBe('ENOENT');
   });
 
   it('number transactions per connection from 1, refuse unknown ids and nesting', () => {
     expect(a.transactionStart()).toBe(1);
     expect(a.transactionStart()).toBe(2);
     expect(b.transactionStart()).toBe(1);
-    expect(code(() => a.read('/', 99))).toBe('ENOENT');
-    expect(code(() => a.transactionEnd(99))).toBe('ENOENT');
-    expect(code(() => a.transactionEnd(0))).toBe('ENOENT');
+    expect(errorCode(() => a.read('/', 99))).toBe('ENOENT');
+    expect(errorCode(() => a.transactionEnd(99))).toBe('ENOENT');
+    expect(errorCode(() => a.transactionEnd(0))).toBe('ENOENT');
     const r = a.raw(XsType.TRANSACTION_START, encodeStrings(['']), 1);
     expect(r.payload.toString('latin1')).toBe('EBUSY\0');
     a.transactionEnd(1);
-    expect(code(() => a.transactionEnd(1))).toBe('ENOENT');
+    expect(errorCode(() => a.transactionEnd(1))).toBe('ENOENT');
   });
 
   it('WATCH and UNWATCH ignore the transaction id', () => {
@@ -124,7 +115,7 @@ describe('transactions', () => {
     const tx = c.transactionStart();
     c.write('/closed', '1', tx);
     c.close();
-    expect(code(() => a.read('/closed'))).toBe('ENOENT');
+    expect(errorCode(() => a.read('/closed'))).toBe('ENOENT');
   });
 
   // Two clients run read/write transactions over a few existing keys, interleaved at random.

@@ -1,36 +1,23 @@
 /** Watch semantics through in-process sessions. */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { initDom0, provisionDomain, XenstoredServer, XsRequestError, type XenstoreSession } from '../../../src/sim/xenstored/index.js';
+import type { XenstoredServer, XenstoreSession } from '../../../src/sim/xenstored/index.js';
+import { errorCode, introduceGuest, serverWithDom0 } from './in-process.js';
 
 let server: XenstoredServer;
 let dom0: XenstoreSession;
 let watcher: XenstoreSession;
 
 beforeEach(() => {
-  server = new XenstoredServer();
-  dom0 = server.session(0);
-  initDom0(dom0);
+  ({ server, dom0 } = serverWithDom0());
   watcher = server.session(0);
 });
 
 function guest(domid: number): XenstoreSession {
-  provisionDomain(dom0, domid);
-  dom0.introduceDomain(domid);
-  return server.session(domid);
+  return introduceGuest(server, dom0, domid);
 }
 
 function paths(s: XenstoreSession): string[] {
   return s.takeEvents().map((e) => `${e.path} ${e.token}`);
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof XsRequestError) return err.code;
-    throw err;
-  }
-  return undefined;
 }
 
 describe('watches', () => {
@@ -74,13 +61,13 @@ describe('watches', () => {
 
   it('duplicate (path, token) is EEXIST; another token is a second watch; UNWATCH of an unknown watch is ENOENT', () => {
     watcher.watch('/d', 'a');
-    expect(code(() => watcher.watch('/d', 'a'))).toBe('EEXIST');
+    expect(errorCode(() => watcher.watch('/d', 'a'))).toBe('EEXIST');
     watcher.watch('/d', 'b');
     watcher.takeEvents();
     dom0.write('/d', '1');
     expect(paths(watcher).sort()).toEqual(['/d a', '/d b']);
     watcher.unwatch('/d', 'a');
-    expect(code(() => watcher.unwatch('/d', 'a'))).toBe('ENOENT');
+    expect(errorCode(() => watcher.unwatch('/d', 'a'))).toBe('ENOENT');
     dom0.write('/d', '2');
     expect(paths(watcher)).toEqual(['/d b']);
   });
@@ -151,7 +138,7 @@ describe('watches', () => {
     watcher.takeEvents();
     dom0.write('/a', 'x');
     expect(paths(watcher)).toEqual([]);
-    expect(code(() => watcher.unwatch('/a', '1'))).toBe('ENOENT');
+    expect(errorCode(() => watcher.unwatch('/a', '1'))).toBe('ENOENT');
   });
 
   it('a closed session’s watches are gone', () => {
