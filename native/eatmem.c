@@ -2,7 +2,10 @@
  * eatmem: the synthetic workload of the paper (Magenheimer 2008). Each round: malloc a chunk of
  * random size up to --max, write every page of it a random number of times, free it, sleep a
  * random time up to --sleep-max seconds. Forever, or for --rounds. The same --seed gives the
- * same sequence of chunks, writes and sleeps. Optionally publishes the chunk it holds to
+ * same sequence of chunks, writes and sleeps. --min narrows the chunk sizes (--min = --max: a
+ * fixed chunk), --rate paces the writing (the chunk grows at most that fast, as a program's
+ * memory grows) and --hold keeps each chunk for a while after writing it, so a test can watch a
+ * guest grow by a known amount at a known pace and hold it for a known time. Optionally publishes the chunk it holds to
  * xenstore (data/eatmem/chunk, KiB; 0 once freed), as the paper's version did.
  *
  * Output, one line per round (stdout, line-buffered), after the chunk was freed:
@@ -46,6 +49,9 @@ static void usage(FILE *out)
 	      "free it, sleep a random time; repeat.\n"
 	      "\n"
 	      "  --max SIZE        largest chunk (default 512M; bare numbers are MiB)\n"
+	      "  --min SIZE        smallest chunk (default 4K; --min = --max for a fixed chunk)\n"
+	      "  --hold SEC        keep each chunk this long after writing it, before freeing it (default 0)\n"
+	      "  --rate SIZE       write new pages at most this fast, per second (default: as fast as it can)\n"
 	      "  --sleep-max SEC   longest sleep between rounds (default 63)\n"
 	      "  --sleep-min SEC   shortest sleep (default 0)\n"
 	      "  --writes-max N    each page is written 1..N times (default 16)\n"
@@ -95,6 +101,20 @@ static void publish(struct publisher *p, long long kib)
 	}
 }
 
+/* --rate: before writing more, wait until `done_kib` is within the allowed pace since `start`. */
+static void pace(const struct timespec *start, double done_kib, long long rate_kib)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double elapsed = (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+	double ahead = done_kib / (double)rate_kib - elapsed;
+	if (ahead <= 0)
+		return;
+	struct timespec ts = { .tv_sec = (time_t)ahead, .tv_nsec = (long)((ahead - (double)(time_t)ahead) * 1e9) };
+	while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 /* Sleeps whole seconds; a signal cuts it short. */
 static void sleep_s(long long s)
 {
@@ -105,9 +125,12 @@ static void sleep_s(long long s)
 
 int main(int argc, char **argv)
 {
-	enum { O_MAX = 1000, O_SMAX, O_SMIN, O_WMAX, O_ROUNDS, O_SEED, O_PUBLISH, O_KEY, O_HELP };
+	enum { O_MAX = 1000, O_MIN, O_HOLD, O_RATE, O_SMAX, O_SMIN, O_WMAX, O_ROUNDS, O_SEED, O_PUBLISH, O_KEY, O_HELP };
 	static const struct option longopts[] = {
 		{ "max", required_argument, NULL, O_MAX },
+		{ "min", required_argument, NULL, O_MIN },
+		{ "hold", required_argument, NULL, O_HOLD },
+		{ "rate", required_argument, NULL, O_RATE },
 		{ "sleep-max", required_argument, NULL, O_SMAX },
 		{ "sleep-min", required_argument, NULL, O_SMIN },
 		{ "writes-max", required_argument, NULL, O_WMAX },
@@ -118,7 +141,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	long long max_kib = 512 * 1024, sleep_max = 63, sleep_min = 0, writes_max = 16, rounds = 0, seed = -1;
+	long long max_kib = 512 * 1024, min_kib = PAGE_KIB, hold_s = 0, rate_kib = 0, sleep_max = 63, sleep_min = 0, writes_max = 16, rounds = 0, seed = -1;
 	bool do_publish = false;
 	const char *key = "data/eatmem/chunk";
 	int c;
@@ -128,6 +151,18 @@ int main(int argc, char **argv)
 		case O_MAX:
 			if (xb_parse_size_kib(optarg, 1LL << 32, &max_kib) != 0 || max_kib < PAGE_KIB)
 				return bad_option("--max", "a size from 4K to 4T, such as 512M", optarg);
+			break;
+		case O_MIN:
+			if (xb_parse_size_kib(optarg, 1LL << 32, &min_kib) != 0 || min_kib < PAGE_KIB)
+				return bad_option("--min", "a size from 4K to 4T, such as 64M", optarg);
+			break;
+		case O_HOLD:
+			if (xb_parse_uint(optarg, 86400, &hold_s) != 0)
+				return bad_option("--hold", "whole seconds up to 86400", optarg);
+			break;
+		case O_RATE:
+			if (xb_parse_size_kib(optarg, 1LL << 32, &rate_kib) != 0 || rate_kib < PAGE_KIB)
+				return bad_option("--rate", "a size per second from 4K, such as 16M", optarg);
 			break;
 		case O_SMAX:
 			if (xb_parse_uint(optarg, 86400, &sleep_max) != 0)
@@ -165,6 +200,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": --sleep-min must not exceed --sleep-max\n");
 		return 2;
 	}
+	if (min_kib > max_kib) {
+		fprintf(stderr, PROG ": --min must not exceed --max\n");
+		return 2;
+	}
 	if (seed < 0) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -187,11 +226,18 @@ int main(int argc, char **argv)
 	struct publisher pub = { .key = do_publish ? key : NULL };
 	uint64_t rng = (uint64_t)seed;
 	long long done = 0;
-	printf("eatmem: seed=%lld max_kib=%lld sleep_min_s=%lld sleep_max_s=%lld writes_max=%lld rounds=%lld\n", seed,
+	printf("eatmem: seed=%lld max_kib=%lld sleep_min_s=%lld sleep_max_s=%lld writes_max=%lld rounds=%lld", seed,
 	       max_kib, sleep_min, sleep_max, writes_max, rounds);
+	/* Only when asked for: the paper's runs print exactly what they always did. */
+	if (min_kib != PAGE_KIB || hold_s != 0 || rate_kib != 0)
+		printf(" min_kib=%lld hold_s=%lld rate_kib_s=%lld", min_kib, hold_s, rate_kib);
+	printf("\n");
 
 	while (!stop_requested && (rounds == 0 || done < rounds)) {
-		long long chunk_kib = (long long)xb_rand_range(&rng, 1, (uint64_t)(max_kib / PAGE_KIB)) * PAGE_KIB;
+		/* With the default --min (one unit) this draws exactly what the paper's version drew. */
+		long long chunk_kib =
+			(long long)xb_rand_range(&rng, (uint64_t)((min_kib + PAGE_KIB - 1) / PAGE_KIB), (uint64_t)(max_kib / PAGE_KIB)) *
+			PAGE_KIB;
 		size_t bytes = (size_t)chunk_kib * 1024;
 		long long pages = (long long)((bytes + (size_t)page - 1) / (size_t)page);
 		/* volatile: the writes are the point; the compiler must not drop them before free(). */
@@ -201,7 +247,11 @@ int main(int argc, char **argv)
 			printf("round=%lld chunk_kib=%lld malloc_failed\n", done + 1, chunk_kib);
 		} else {
 			publish(&pub, chunk_kib);
+			struct timespec start;
+			clock_gettime(CLOCK_MONOTONIC, &start);
 			for (long long i = 0; i < pages && !stop_requested; i++) {
+				if (rate_kib > 0 && i % 64 == 0)
+					pace(&start, (double)i * (double)page / 1024.0, rate_kib);
 				long long n = (long long)xb_rand_range(&rng, 1, (uint64_t)writes_max);
 				volatile unsigned char *pg = mem + (size_t)i * (size_t)page;
 				size_t room = bytes - (size_t)i * (size_t)page; /* the last page may be partial */
@@ -211,6 +261,8 @@ int main(int argc, char **argv)
 					pg[((size_t)k * 64) % room] = (unsigned char)(i + k);
 				writes += n;
 			}
+			if (hold_s > 0)
+				sleep_s(hold_s);
 			free((void *)mem);
 			publish(&pub, 0);
 		}

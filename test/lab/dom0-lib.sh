@@ -12,10 +12,29 @@ lab_fail() {
   echo "[$(lab_clock)] FAIL: $*" >&2
   exit 1
 }
+# Bash builtins only where it can be: each process started in this dom0 costs from a tenth of a
+# second to seconds (fork and exec of a PV guest under emulation, on a loaded machine), and the
+# helpers run in polling loops next to the daemon under test.
 # Seconds since dom0 booted, for scenario logs.
-lab_clock() { cut -d' ' -f1 /proc/uptime; }
+lab_clock() {
+  local up _
+  read -r up _ </proc/uptime
+  echo "$up"
+}
 lab_now() { echo "$EPOCHREALTIME"; }
-lab_since() { awk -v a="$1" -v b="$(lab_now)" 'BEGIN { printf "%.1f", b - a }'; }
+# Seconds (one decimal) since a lab_now stamp.
+lab_since() {
+  local a=${1/./} b=${EPOCHREALTIME/./}
+  local d=$(((10#$b - 10#$a) / 100000))
+  echo "$((d / 10)).$((d % 10))"
+}
+# lab_sleep SECONDS: sleep without a process: a read that times out on a FIFO nobody writes
+# (opened read-write, so the open does not wait for a writer; removed at once, the fd stays).
+_lab_sleep_fifo=${TMPDIR:-/tmp}/lab-sleep.$$.$RANDOM
+mkfifo "$_lab_sleep_fifo"
+exec {_lab_sleep_fd}<>"$_lab_sleep_fifo"
+rm -f "$_lab_sleep_fifo"
+lab_sleep() { read -rt "$1" -u "$_lab_sleep_fd" || true; }
 # A timing the scenario measured: scenario-timings.txt, summarised by run.sh.
 lab_timing() { echo "$1 $2" >>"$LAB_RESULTS/scenario-timings.txt"; }
 lab_mark() { echo "$1 $(lab_clock) $(lab_now)" >>"$LAB_RESULTS/marks"; }
@@ -30,17 +49,17 @@ lab_wait_for() {
       echo "timed out after ${limit} s waiting for $what" >&2
       return 1
     fi
-    sleep 0.5
+    lab_sleep 0.5
   done
 }
 
-# lab_guest_create NAME [MEMORY_MIB] [MAXMEM_MIB] [KEY=VALUE...]: create a PV guest from a config
-# written to guests/NAME.cfg. KEY=VALUE pairs go to the guest kernel command line (e.g.
-# lab_boot=eatmem,--rounds,3); the guest console is logged to guests/guest-NAME.log.
+# lab_guest_config NAME [MEMORY_MIB] [MAXMEM_MIB] [KEY=VALUE...]: write the xl config of a PV
+# guest to guests/NAME.cfg and print its path. KEY=VALUE pairs go to the guest kernel command
+# line (e.g. lab_boot=eatmem,--rounds,3); the guest console is logged to guests/guest-NAME.log.
 # LAB_GUEST_CMDLINE replaces the default kernel options (quiet: each console line costs dom0
 # work under emulation; OOM kills are errors and still show).
-lab_guest_create() {
-  local name=$1 mem=${2:-128} maxmem=${3:-256} cfg t0
+lab_guest_config() {
+  local name=$1 mem=${2:-128} maxmem=${3:-256} cfg
   shift $(($# < 3 ? $# : 3))
   cfg=$LAB_RESULTS/guests/$name.cfg
   cat >"$cfg" <<EOF
@@ -56,6 +75,20 @@ on_poweroff = "destroy"
 on_reboot = "destroy"
 on_crash = "destroy"
 EOF
+  echo "$cfg"
+}
+
+# lab_guest_remember NAME: note its domid once (after xl create, or whatever created it).
+lab_guest_remember() {
+  mkdir -p /run/lab-domid
+  xl domid "$1" >"/run/lab-domid/$1" 2>/dev/null || { echo "no domid for $1 after create" >&2; return 1; }
+}
+
+# lab_guest_create NAME [MEMORY_MIB] [MAXMEM_MIB] [KEY=VALUE...]: create a PV guest (config as
+# lab_guest_config) with xl create; its output goes to guests/NAME.create.log.
+lab_guest_create() {
+  local name=$1 cfg t0
+  cfg=$(lab_guest_config "$@") || return 1
   t0=$(lab_now)
   if ! timeout 180 xl create "$cfg" >"$LAB_RESULTS/guests/$name.create.log" 2>&1; then
     cat "$LAB_RESULTS/guests/$name.create.log" >&2
@@ -63,8 +96,7 @@ EOF
     return 1
   fi
   lab_timing "create_$name" "$(lab_since "$t0")"
-  mkdir -p /run/lab-domid
-  xl domid "$name" >"/run/lab-domid/$name" 2>/dev/null || { echo "no domid for $name after create" >&2; return 1; }
+  lab_guest_remember "$name"
 }
 
 # lab_domid NAME: print the domain id (remembered at create: each xl process costs seconds
@@ -102,7 +134,7 @@ _lab_guest_answer() {
       echo "no answer from domid $_lab_cmd_dom within ${limit} s" >&2
       return 124
     fi
-    sleep $pause
+    lab_sleep $pause
     pause=1
   done
   # "SEQ STATUS" on the first line, the output after it.

@@ -35,6 +35,8 @@ mkdir -p /var/lib/xen /var/log/xen /var/lib/xenstored /run/xen /run/xenstored /r
   "$HOME" "$TMPDIR" /run/lab/guests /run/lab/dom0
 ln -sfn /run /var/run
 ln -sfn /run/lock /var/lock
+# devtmpfs has no /dev/fd (udev makes it elsewhere): bash's process substitution needs it.
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 # QEMU 7.2's emulated AVX2 crashed libc string routines in dom0 at random (see run.sh).
 if grep -qw avx /proc/cpuinfo && [ "${LAB_ALLOW_AVX:-}" != 1 ]; then
   die "AVX is visible to dom0: under QEMU 7.2's emulation glibc's AVX2 routines crash processes at random; keep Xen's GDS mitigation on (no spec-ctrl=no) or set LAB_ALLOW_AVX=1"
@@ -53,6 +55,12 @@ timeout 60 "$XEN_BIN/xen-init-dom0" >/run/lab/dom0/xen-init-dom0.log 2>&1 ||
   die "xenconsoled did not start (dom0/xenconsoled.log)"
 wait_for 30 "xenconsoled" test -s /run/xenconsoled.pid || die "xenconsoled wrote no pid file"
 timeout 60 xl info >/run/lab/dom0/xl-info.txt 2>&1 || die "xl info failed (dom0/xl-info.txt)"
+# Dom0 carries xenstored, xl and whatever the scenario runs: under emulation, guests booting at
+# credit2's default weight (256, as dom0) starved it, up to xenstored not answering for 10 s.
+if grep -q '^xen_scheduler *: credit2' /run/lab/dom0/xl-info.txt; then
+  timeout 30 xl sched-credit2 -d Domain-0 -w "${LAB_DOM0_WEIGHT:-1024}" >/run/lab/dom0/sched.log 2>&1 ||
+    log "could not set dom0's scheduler weight (dom0/sched.log)"
+fi
 mark toolstack-up
 log "toolstack up at $(cut -d' ' -f1 /proc/uptime) s"
 

@@ -14,10 +14,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   lab_log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # Fresh machines often have no package lists yet: update once if the first try fails.
-  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-    apt-get update -qq || lab_die "apt-get update failed: no Debian mirror reachable"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-      lab_die "cannot install ${missing[*]} with apt-get (see the error above)"
+  # Every apt step under a limit: a held dpkg lock or a dead mirror must fail, not hang.
+  if ! timeout 900 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    timeout 300 apt-get update -qq || lab_die "apt-get update failed (or took over 300 s): no Debian mirror reachable"
+    timeout 900 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+      lab_die "cannot install ${missing[*]} with apt-get within 900 s (see the error above)"
   fi
 fi
 [ -f "$LAB_XEN_GZ" ] || lab_die "$LAB_XEN_GZ is missing although xen-hypervisor-$LAB_XEN_VERSION-amd64 is installed"
@@ -31,7 +32,7 @@ resolve_kernel() {
 }
 pkg=$(resolve_kernel || true)
 if [ -z "$pkg" ]; then
-  apt-get update -qq || true
+  timeout 300 apt-get update -qq || true
   pkg=$(resolve_kernel || true)
 fi
 if [ -z "$pkg" ]; then
@@ -42,10 +43,10 @@ fi
 deb=$(ls "$LAB_DEBS/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
 if [ -z "$deb" ]; then
   lab_log "downloading $pkg"
-  (cd "$LAB_DEBS" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
+  (cd "$LAB_DEBS" && timeout 600 apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
     true
   deb=$(ls "$LAB_DEBS/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
-  [ -n "$deb" ] || lab_die "apt-get download $pkg failed"
+  [ -n "$deb" ] || lab_die "apt-get download $pkg failed (or took over 600 s)"
 fi
 ln -sfn "$(basename "$deb")" "$LAB_DEBS/kernel.deb"
 lab_log "setup-lab: packages present, kernel $(basename "$deb")"

@@ -62,6 +62,44 @@ describe('eatmem', () => {
     expect(p.out.at(-1)).toBe('eatmem: stopped rounds=1');
   });
 
+  it('holds a fixed chunk (--min = --max) for --hold seconds after writing it, then frees it', async () => {
+    const p = new Child(eatmemBin, ['--min', '24M', '--max', '24M', '--hold', '600', '--rounds', '1', '--sleep-max', '0', '--seed', '9']);
+    cleanups.push(() => p.stop());
+    expect(await p.waitFor('the header', () => p.out[0])).toBe(
+      'eatmem: seed=9 max_kib=24576 sleep_min_s=0 sleep_max_s=0 writes_max=16 rounds=1 min_kib=24576 hold_s=600 rate_kib_s=0',
+    );
+    // Held: the whole chunk is resident, and no round line yet (it is printed after the free).
+    await p.waitFor('the chunk to be resident', () => statusKib(p.pid, 'VmRSS') >= 24 * 1024 || undefined);
+    expect(p.out.some((l) => ROUND.test(l))).toBe(false);
+    p.proc.kill('SIGTERM');
+    expect(await p.waitExit()).toEqual({ code: 0, signal: null });
+    expect(p.out.at(-1)).toBe('eatmem: stopped rounds=0');
+  });
+
+  it('writes a chunk no faster than --rate', () => {
+    // 8 MiB at 16 MiB/s cannot take less than half a second, however fast the machine (a slow
+    // machine only takes longer). Unpaced, the same chunk is written in a few milliseconds here.
+    const t0 = performance.now();
+    const r = runOnce(eatmemBin, ['--min', '8M', '--max', '8M', '--rate', '16M', '--rounds', '1', '--sleep-max', '0', '--seed', '2']);
+    const tookMs = performance.now() - t0;
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/rate_kib_s=16384\n/);
+    expect(r.stdout).toMatch(/^round=1 chunk_kib=8192 /m);
+    expect(tookMs).toBeGreaterThanOrEqual(450);
+  });
+
+  it('draws chunks between --min and --max', () => {
+    const r = runOnce(eatmemBin, ['--min', '6M', '--max', '8M', '--sleep-max', '0', '--rounds', '20', '--seed', '5', '--writes-max', '1']);
+    expect(r.status).toBe(0);
+    const chunks = r.stdout.split('\n').map((l) => ROUND.exec(l)).filter((m) => m !== null).map((m) => Number(m[2]));
+    expect(chunks).toHaveLength(20);
+    for (const c of chunks) {
+      expect(c).toBeGreaterThanOrEqual(6 * 1024);
+      expect(c).toBeLessThanOrEqual(8 * 1024);
+    }
+    expect(new Set(chunks).size).toBeGreaterThan(1);
+  });
+
   it('keeps working when asked to publish without a xenstored, warning once', () => {
     const t = tempDir('eatmem');
     cleanups.push(t.cleanup);
@@ -76,6 +114,10 @@ describe('eatmem', () => {
     [['--max', 'lots']],
     [['--writes-max', '0']],
     [['--sleep-min', '5', '--sleep-max', '1']],
+    [['--min', '9M', '--max', '8M']],
+    [['--min', '0']],
+    [['--hold', 'long']],
+    [['--rate', '0']],
     [['--nope']],
   ])('refuses %j with one line and exit 2', (args) => {
     const r = runOnce(eatmemBin, args);

@@ -1,5 +1,7 @@
 // Cross-checks of the libxenctrl binding (dist/xen/xenctrl.js) against Xen's own tools, run in
 // the lab's dom0 by scenarios. Exit 0 = checks passed, 1 = a mismatch (printed), 2 = usage.
+// Also a module: `runSteps(hv, steps)` for a process that is already running (timeline.mjs runs
+// the daemon scenario's comparison, sparing dom0 a node start); a mismatch throws CheckFailure.
 //
 //   node xenctrl-check.mjs STEP...   (one process for many steps: node starts slowly in dom0)
 //   compare             physinfo vs `xl info`, every domain's memory and flags vs `xl list`
@@ -10,8 +12,12 @@
 //   maxmem:NAME:KIB     the binding's max for NAME is exactly KIB
 //   capped:NAME:MIB     a target above the cap is not reached (watched for 10 s)
 //   pause:NAME, unpause:NAME   xl pause/unpause
+//   daemon:SOCKET       xenballoond's own view (status over its control socket: host memory, each
+//                       domain's memory and maxmem) equals the binding's; run after `compare`,
+//                       which ties the binding to xl
 import { execFile } from 'node:child_process';
 import { appendFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { XenctrlHypervisor } from '../../../dist/xen/xenctrl.js';
 
@@ -21,9 +27,14 @@ const MIB = 1024;
 // libxl keeps maxmem this far above the target (LIBXL_MAXMEM_CONSTANT, KiB); so do we here.
 const MAXMEM_SLACK_KIB = 1024;
 
+export class CheckFailure extends Error {}
+
+/** Where the `ok …` lines go: stdout, or the caller's log (runSteps). */
+let say = (line) => console.log(line);
+
+
 function fail(msg) {
-  console.error(`FAIL: ${msg}`);
-  process.exit(1);
+  throw new CheckFailure(msg);
 }
 
 async function xl(...args) {
@@ -78,8 +89,11 @@ async function compare(hv) {
   for (let attempt = 1; attempt <= 10; attempt++) {
     const p1 = await hv.physinfo();
     const d1 = await hv.domains();
-    const info = parseXlInfo(await xl('info'));
-    const list = parseXlList(await xl('list'));
+    // Both at once: each xl process costs seconds in a loaded dom0, and the host must stand
+    // still from the first binding read to the last.
+    const [infoText, listText] = await Promise.all([xl('info'), xl('list')]);
+    const info = parseXlInfo(infoText);
+    const list = parseXlList(listText);
     const p2 = await hv.physinfo();
     const d2 = await hv.domains();
     if (!sameJson(p1, p2) || !sameJson(d1, d2)) {
@@ -101,11 +115,11 @@ async function compare(hv) {
         if (d[k] !== v) fail(`${row.name} (domid ${d.domid}): binding ${k}=${d[k]}, xl list state ${row.state}`);
       }
       if (d.hvm) fail(`${row.name}: binding says HVM, the lab runs PV domains only`);
-      console.log(
+      say(
         `ok ${row.name} domid ${d.domid}: tot ${d.totKib} KiB (xl ${row.mem} MiB), max ${d.maxKib} KiB, state ${row.state}`,
       );
     }
-    console.log(
+    say(
       `ok physinfo: total ${p1.totalKib} free ${p1.freeKib} scrub ${p1.scrubKib} outstanding ${p1.outstandingKib} KiB = xl info ${JSON.stringify(info)} MiB (attempt ${attempt})`,
     );
     return;
@@ -122,7 +136,7 @@ async function follow(hv, name, mib, limitS = 120) {
     d = (await hv.domains()).find((x) => x.domid === id);
     if (!d) fail(`${name} (domid ${id}) vanished`);
     if (Math.abs(d.totKib - want) <= MIB) {
-      console.log(`ok ${name} holds ${d.totKib} KiB (target ${want}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      say(`ok ${name} holds ${d.totKib} KiB (target ${want}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       return (Date.now() - t0) / 1000;
     }
     await sleep(250);
@@ -147,7 +161,7 @@ async function maxmem(hv, name, kib) {
   const d = (await hv.domains()).find((x) => x.domid === id);
   if (!d) fail(`${name} (domid ${id}) not in the binding's list`);
   if (d.maxKib !== kib) fail(`${name}: binding max ${d.maxKib} KiB, expected ${kib} KiB`);
-  console.log(`ok ${name} max ${d.maxKib} KiB`);
+  say(`ok ${name} max ${d.maxKib} KiB`);
 }
 
 /** The order a balloon controller must use: raise the cap before growing, lower it after shrinking. */
@@ -185,21 +199,60 @@ async function capped(hv, name, mib, seconds = 10) {
     await sleep(250);
   }
   await run('xenstore-write', [path, oldTarget.trim()], { timeout: 30_000 });
-  console.log(`ok ${name}: target ${mib * MIB} KiB above the cap ${d0.maxKib} KiB; held at most ${most} KiB for ${seconds} s`);
+  say(`ok ${name}: target ${mib * MIB} KiB above the cap ${d0.maxKib} KiB; held at most ${most} KiB for ${seconds} s`);
 }
 
-const steps = process.argv.slice(2).map((s) => s.split(':'));
+/**
+ * xenballoond's view equals the binding's, judged on a sample where nothing moved: binding, wait
+ * past one control interval, the daemon's status, binding again; it counts only when both
+ * binding reads agree and the daemon's last step started after the first one.
+ */
+async function daemonView(hv, socket) {
+  const { ControlClient } = await import('../../../dist/daemon/control-client.js');
+  const client = await ControlClient.connect(socket);
+  try {
+    for (let attempt = 1; attempt <= 15; attempt++) {
+      const tA = Date.now();
+      const p1 = await hv.physinfo();
+      const d1 = await hv.domains();
+      const { status: st0 } = await client.request({ op: 'status' });
+      await sleep(Math.max(1500, st0.daemon.interval_ms * 1.5));
+      const { status: st } = await client.request({ op: 'status' });
+      const p2 = await hv.physinfo();
+      const d2 = await hv.domains();
+      const stepStart = (st.daemon.last_step_at_ms ?? 0) - (st.daemon.last_step_duration_ms ?? 0);
+      if (!sameJson(p1, p2) || !sameJson(d1, d2) || stepStart < tA) continue;
+      const host = { total: st.host.total_kib, free: st.host.free_kib, scrub: st.host.scrub_kib, outstanding: st.host.outstanding_kib };
+      const want = { total: p1.totalKib, free: p1.freeKib, scrub: p1.scrubKib, outstanding: p1.outstandingKib };
+      if (!sameJson(host, want)) fail(`xenballoond's host ${JSON.stringify(host)} KiB, the binding's ${JSON.stringify(want)} KiB`);
+      const ids = st.domains.map((d) => d.domid);
+      if (!sameJson(ids, d1.map((d) => d.domid))) fail(`xenballoond lists domids ${ids}, the binding ${d1.map((d) => d.domid)}`);
+      for (const d of st.domains) {
+        const b = d1.find((x) => x.domid === d.domid);
+        if (d.current_kib !== b.totKib || d.maxmem_kib !== b.maxKib) {
+          fail(`${d.name} (domid ${d.domid}): xenballoond current ${d.current_kib} maxmem ${d.maxmem_kib} KiB, the binding tot ${b.totKib} max ${b.maxKib} KiB`);
+        }
+      }
+      say(`ok xenballoond's view equals the binding's: host total ${want.total} free ${want.free} KiB, ${ids.length} domains (attempt ${attempt})`);
+      return;
+    }
+    fail("the host never stood still for comparing xenballoond's view in 15 attempts");
+  } finally {
+    client.close();
+  }
+}
+
 const usage =
   'usage: xenctrl-check.mjs STEP... with STEP one of compare, follow:NAME:MIB, maxmem:NAME:KIB,\n' +
-  '  balloon:NAME:MIB, xl-mem-set:NAME:MIB, capped:NAME:MIB, pause:NAME, unpause:NAME';
-if (steps.length === 0) {
-  console.error(usage);
-  process.exit(2);
-}
-const hv = await XenctrlHypervisor.open().catch((err) => fail(err.message));
-try {
-  console.log(`libxenctrl: Xen ${hv.fullVersion} (layouts ${hv.version})`);
-  for (const [step, a, b] of steps) {
+  '  balloon:NAME:MIB, xl-mem-set:NAME:MIB, capped:NAME:MIB, pause:NAME, unpause:NAME, daemon:SOCKET';
+
+/**
+ * Runs steps ("compare", "follow:g1:100", …) in order; throws CheckFailure at the first
+ * mismatch. `log` receives the `ok …` lines.
+ */
+export async function runSteps(hv, steps, log = (line) => console.log(line)) {
+  say = log;
+  for (const [step, a, b] of steps.map((x) => x.split(':'))) {
     if (step === 'compare') await compare(hv);
     else if (step === 'follow' && b) await follow(hv, a, Number(b));
     else if (step === 'maxmem' && b) await maxmem(hv, a, Number(b));
@@ -207,12 +260,36 @@ try {
     else if (step === 'xl-mem-set' && b) await xlMemSet(hv, a, Number(b));
     else if (step === 'capped' && b) await capped(hv, a, Number(b));
     else if ((step === 'pause' || step === 'unpause') && a) await xl(step, a);
-    else {
-      console.error(`unknown step ${[step, a, b].filter(Boolean).join(':')}\n${usage}`);
-      process.exitCode = 2;
-      break;
-    }
+    else if (step === 'daemon' && a) await daemonView(hv, a);
+    else throw new Error(`unknown step ${[step, a, b].filter(Boolean).join(':')}\n${usage}`);
   }
-} finally {
-  await hv.close();
+}
+
+async function main(steps) {
+  if (steps.length === 0) {
+    console.error(usage);
+    return 2;
+  }
+  let hv;
+  try {
+    hv = await XenctrlHypervisor.open();
+  } catch (err) {
+    console.error(`FAIL: ${err.message}`);
+    return 1;
+  }
+  try {
+    say(`libxenctrl: Xen ${hv.fullVersion} (layouts ${hv.version})`);
+    await runSteps(hv, steps);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof CheckFailure)) throw err;
+    console.error(`FAIL: ${err.message}`);
+    return 1;
+  } finally {
+    await hv.close();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2));
 }
