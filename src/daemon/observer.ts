@@ -48,6 +48,8 @@ export interface DomainRecord {
   raw: RawReportKeys;
   /** Keys (relative) to read again. */
   dirty: Set<string>;
+  /** Values of dirty keys that came with their watch event (null: gone): used instead of a read. */
+  given: Map<string, string | null> | null;
   watched: boolean;
   provisioned: boolean;
   firstSeenMs: number;
@@ -172,6 +174,9 @@ export class Observer {
       // The key itself, or a parent of it (a subtree removed or the watch just registered).
       if (k === rel || rel === '' || k.startsWith(rel + '/')) {
         rec.dirty.add(k);
+        // A value read with this very event saves a read; an event without one voids an older one.
+        if (k === rel && ev.value !== undefined) (rec.given ??= new Map()).set(k, ev.value);
+        else rec.given?.delete(k);
         marked = true;
       }
     }
@@ -182,6 +187,7 @@ export class Observer {
   markAllDirty(): void {
     for (const rec of this.domains.values()) {
       rec.echoes = 0;
+      rec.given = null;
       for (const k of ALL_KEYS) rec.dirty.add(k);
     }
   }
@@ -224,10 +230,16 @@ export class Observer {
   private async readDirty(rec: DomainRecord): Promise<void> {
     const keys = [...rec.dirty];
     rec.dirty.clear();
+    const given = rec.given;
+    rec.given = null;
     const values = new Map<string, string | null>();
     try {
-      for (const k of keys) values.set(k, await this.o.store.read(domainPath(rec.domid, k)));
+      for (const k of keys) {
+        const v = given?.get(k);
+        values.set(k, v !== undefined ? v : await this.o.store.read(domainPath(rec.domid, k)));
+      }
     } catch (err) {
+      // Read again next time (values that came with events are dropped: a read is always right).
       for (const k of keys) rec.dirty.add(k);
       throw err;
     }
@@ -296,7 +308,7 @@ export class Observer {
       }
       this.domains.set(info.domid, {
         domid: info.domid, info, name: null, staticMaxKib: null, targetKib: null, videoramKib: 0,
-        raw: { v1: null, meminfo: null, vmstat: null, uptime: null }, dirty: new Set(ALL_KEYS), watched: false,
+        raw: { v1: null, meminfo: null, vmstat: null, uptime: null }, dirty: new Set(ALL_KEYS), given: null, watched: false,
         provisioned: info.domid === 0, firstSeenMs: now, swapInKibS: null, lastCounters: null, lastReportResult: null,
         lastReadAt: -Infinity, readTimer: null, reading: Promise.resolve(), echoes: 0,
       });
@@ -327,7 +339,7 @@ export class Observer {
     try {
       for (const sub of WATCHED_SUBTREES) {
         try {
-          await this.o.store.watch(domainPath(rec.domid, sub), watchToken(rec.domid, sub));
+          await this.o.store.watch(domainPath(rec.domid, sub), watchToken(rec.domid, sub), { value: true });
         } catch (err) {
           // Registering the same watch twice (after a partial failure) is harmless.
           if ((err as { code?: string }).code !== 'EEXIST') throw err;

@@ -19,7 +19,11 @@ export interface StoreTx {
 }
 
 export type StoreEvent =
-  | { kind: 'watch'; path: string; token: string }
+  /**
+   * `value`: for a watch registered with `{ value: true }` when the store can, the node's value
+   * read right after the event (null: it does not exist); absent: read it yourself.
+   */
+  | { kind: 'watch'; path: string; token: string; value?: string | null }
   /** The connection to xenstored was lost; calls fail until `reconnected`. */
   | { kind: 'disconnected'; error: string }
   /** The connection is back and every watch has been registered again. */
@@ -32,7 +36,8 @@ export interface DaemonStore extends XenstoreNodeOps {
   directory(path: string): Promise<string[] | null>;
   /** Runs `fn` in a transaction, retrying the whole function on EAGAIN (bounded). */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
-  watch(path: string, token: string): Promise<void>;
+  /** `value`: deliver the changed node's value with each event when the store can (see StoreEvent). */
+  watch(path: string, token: string, options?: { value?: boolean }): Promise<void>;
   /** Missing watches are not an error. */
   unwatch(path: string, token: string): Promise<void>;
   /** Delivers watch events and connection changes; returns an unsubscribe function. */

@@ -21,6 +21,7 @@ import {
   type LibC, type LibXenstore, type PollFd, type Ptr,
 } from './xenstore-ffi.js';
 import { XenStoreError } from './xenstore-error.js';
+import { decodeShimRecords, SHIM_BUFFER_BYTES, SHIM_MORE, SHIM_WOKEN, VALUE_TOKEN_PREFIX, type LibShim } from './xenstore-shim.js';
 
 export interface HandleOptions {
   /** Every call settles within this many ms (default 10 000). */
@@ -31,11 +32,16 @@ export interface HandleOptions {
   livenessMs: number;
   /** libxenstore to load (default 'libxenstore.so.4'). */
   library: string;
+  /** The watch event shim (xenstore-shim.ts), loaded; without it the waiter is libc's poll. */
+  shim?: LibShim;
 }
 
 export interface HandleEvents {
-  /** A watch fired: path is the node that changed, token the watch's token. */
-  onWatchEvent(path: string, token: string): void;
+  /**
+   * A watch fired: path is the node that changed, token the watch's (native) token; `value` is
+   * the node's value read right after (null: gone) when the shim read it, else undefined.
+   */
+  onWatchEvent(path: string, token: string, value?: Buffer | null): void;
   /** The connection is gone (socket error, xenstored died, or a call timed out). Called once. */
   onLost(err: XenStoreError): void;
 }
@@ -150,6 +156,10 @@ export class NativeHandle {
   private readonly socketFd: number;
   private readonly socketId: string | undefined;
   private closeWaiters: (() => void)[] = [];
+  /** The shim's output, reused by every wait (one wait runs at a time). */
+  private shimBuf: Buffer | undefined;
+  private readonly shimUsed = [0];
+  private readonly shimFlags = [0];
   private abandoned = false;
 
   constructor(
@@ -315,6 +325,10 @@ export class NativeHandle {
 
   private startPoll(): void {
     if (this.state !== 'open' || !this.wakeFds || this.pollInFlight) return;
+    if (this.opts.shim) {
+      this.startShimWait(this.opts.shim, this.wakeFds[0]);
+      return;
+    }
     const fds: PollFd[] = [
       { fd: this.watchFd, events: POLLIN, revents: 0 },
       { fd: this.wakeFds[0], events: POLLIN, revents: 0 },
@@ -334,6 +348,45 @@ export class NativeHandle {
         }
         this.maybeFinalize();
       });
+    } catch (err) {
+      this.pollInFlight = false;
+      this.markLost(new XenStoreError('EAGAIN', errnoValue('EAGAIN'), 'watch', undefined, false,
+        `cannot start the watch waiter: ${(err as Error).message}`));
+    }
+  }
+
+  /**
+   * The waiter through the shim: one worker call polls, dequeues the events and reads the values
+   * of "value" watches; the main thread only decodes and delivers the batch, then re-arms.
+   */
+  private startShimWait(shim: LibShim, wakeFd: number): void {
+    const buf = (this.shimBuf ??= Buffer.alloc(SHIM_BUFFER_BYTES));
+    this.pollInFlight = true;
+    try {
+      shim.xbd_wait_events.async(this.ptr, this.watchFd, wakeFd, this.opts.livenessMs, VALUE_TOKEN_PREFIX,
+        buf, buf.length, this.shimUsed, this.shimFlags, (err, count) => {
+          const errno = lastErrno();
+          this.pollInFlight = false;
+          const flags = this.shimFlags[0] ?? 0;
+          if ((flags & SHIM_WOKEN) !== 0) this.drainWakePipe();
+          if (this.state === 'open') {
+            if (err || count < 0) {
+              const why = err ? `koffi: ${(err as Error).message}` : `xbd_wait_events: ${errnoName(errno)}`;
+              this.markLost(new XenStoreError('ECONNRESET', errnoValue('ECONNRESET'), 'watch', undefined, true,
+                `connection to xenstored lost (${why})`));
+            } else {
+              for (const ev of decodeShimRecords(buf, this.shimUsed[0] ?? 0, count)) {
+                if (this.state !== 'open') break;
+                this.events.onWatchEvent(ev.path, ev.token, ev.value);
+              }
+              if (this.state === 'open') {
+                if ((flags & SHIM_MORE) !== 0) setImmediate(() => this.startPoll());
+                else this.startPoll();
+              }
+            }
+          }
+          this.maybeFinalize();
+        });
     } catch (err) {
       this.pollInFlight = false;
       this.markLost(new XenStoreError('EAGAIN', errnoValue('EAGAIN'), 'watch', undefined, false,
@@ -391,6 +444,15 @@ export class NativeHandle {
    * queued and EINVAL once libxenstore has dropped the socket; events it dequeues are delivered.
    */
   private probeAlive(): boolean {
+    if (this.opts.shim && this.pollInFlight) {
+      // The shim's worker dequeues events now: dequeuing here too could reorder them. libxenstore
+      // marks a dead connection with fd -1 (what makes xs_check_watch answer EINVAL).
+      if (handleSocketFd(this.ptr) < 0) {
+        this.markLost(new XenStoreError('ECONNRESET', errnoValue('ECONNRESET'), 'watch', undefined, true,
+          'connection to xenstored lost'));
+      }
+      return this.state === 'open';
+    }
     while (this.state === 'open' && this.drainWatches(1024)) { /* deliver everything queued */ }
     return this.state === 'open';
   }

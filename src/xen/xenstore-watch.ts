@@ -14,6 +14,17 @@ export interface WatchEvent {
    * consumer fell more than the queue limit behind: re-read everything under the watch path.
    */
   overflow?: true;
+  /**
+   * For a watch opened with `{ value: true }` on a XenStore with the event shim: the node's
+   * value read right after the event (null: the node does not exist). Absent when it was not
+   * read (no shim, the read failed, or an overflow event): read the node yourself.
+   */
+  value?: Buffer | null;
+}
+
+export interface WatchOptions {
+  /** Deliver the changed node's value with each event (needs XenStoreOptions.eventShim). */
+  value?: boolean;
 }
 
 /**
@@ -40,6 +51,8 @@ export class Watch extends EventEmitter implements AsyncIterable<WatchEvent> {
     readonly token: string,
     private readonly remove: (w: Watch) => Promise<void>,
     private readonly queueLimit: number,
+    /** The token registered with xenstored (the binding marks "value" watches in it). */
+    readonly nativeToken: string = token,
   ) {
     super();
     this.on('newListener', (name: string) => {

@@ -14,11 +14,13 @@ import { errnoName, errnoValue, copyBytes, decodeCString, decodePerms, decodeStr
   type XsPermStruct } from './xenstore-ffi.js';
 import { XenStoreError } from './xenstore-error.js';
 import { NativeHandle, openHandle, stuckNativeCalls, type HandleOptions } from './xenstore-handle.js';
+import { loadShim, VALUE_TOKEN_PREFIX } from './xenstore-shim.js';
 import type { XenstoreNodeOps, XsPermission, XsPermKind } from './xenstore-types.js';
-import { Watch, type WatchEvent } from './xenstore-watch.js';
+import { Watch, type WatchEvent, type WatchOptions } from './xenstore-watch.js';
 
 export { XenStoreError, isNotFound, isXenStoreError } from './xenstore-error.js';
-export { Watch, type WatchEvent } from './xenstore-watch.js';
+export { Watch, type WatchEvent, type WatchOptions } from './xenstore-watch.js';
+export { defaultShimPath } from './xenstore-shim.js';
 export type { XsPermission, XsPermKind, XenstoreNodeOps } from './xenstore-types.js';
 
 export interface XenStoreOptions {
@@ -38,6 +40,12 @@ export interface XenStoreOptions {
   watchQueueLimit?: number;
   /** The library to load. Default 'libxenstore.so.4'. */
   library?: string;
+  /**
+   * Path of the watch event shim (build/lib/libxbdshim.so, see defaultShimPath()): watch events
+   * then cost one worker-thread hand-off, and watches opened with `{ value: true }` deliver the
+   * changed node's value with each event. open() rejects (ENOENT, one line) if it cannot load.
+   */
+  eventShim?: string;
 }
 
 export interface TransactionOptions {
@@ -267,7 +275,9 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
       throw new XenStoreError('EINVAL', errnoValue('EINVAL'), 'open', options.path, false,
         'UV_THREADPOOL_SIZE must be at least 2: the watch waiter holds one libuv worker thread');
     }
+    const shim = options.eventShim === undefined ? undefined : loadShim(options.eventShim);
     const opts = {
+      ...(shim ? { shim } : {}),
       timeoutMs: options.timeoutMs ?? 10_000,
       maxInFlight: Math.max(1, Math.min(options.maxInFlight ?? 2, maxInFlightForPool())),
       livenessMs: options.livenessMs ?? 1000,
@@ -276,7 +286,7 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
     };
     const ref: { xs?: XenStore } = {};
     const handle = await openHandle(options.path, opts, {
-      onWatchEvent: (path, token) => ref.xs?.dispatch(path, token),
+      onWatchEvent: (path, token, value) => ref.xs?.dispatch(path, token, value),
       onLost: (err) => ref.xs?.lost(handle, err),
     });
     ref.xs = new XenStore(handle, options.path, opts);
@@ -425,17 +435,20 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
   /**
    * Watches a node (or '@introduceDomain' / '@releaseDomain'). xenstored fires it once right
    * away, then on every change at or below the path. `token` defaults to a unique one; tokens
-   * must be unique among this XenStore's watches.
+   * must be unique among this XenStore's watches. With `{ value: true }` and the event shim, each
+   * event carries the changed node's value as read right after the event (WatchEvent.value).
    */
-  async watch(path: string, token?: string): Promise<Watch> {
+  async watch(path: string, token?: string, options: WatchOptions = {}): Promise<Watch> {
     checkString('watch', 'path', path, path);
     const tok = token ?? `xenballoond-${++this.tokenSeq}`;
     checkString('watch', 'token', tok, path);
+    if (tok.startsWith(VALUE_TOKEN_PREFIX)) throw invalid('watch', path, 'token starts with a reserved prefix');
     this.checkUsable('watch', path);
     if (this.watches.has(tok)) {
       throw new XenStoreError('EEXIST', errnoValue('EEXIST'), 'watch', path, false, `token '${tok}' is in use`);
     }
-    const w = new Watch(path, tok, (x) => this.unwatch(x), this.opts.watchQueueLimit);
+    const nativeToken = options.value === true && this.opts.shim !== undefined ? VALUE_TOKEN_PREFIX + tok : tok;
+    const w = new Watch(path, tok, (x) => this.unwatch(x), this.opts.watchQueueLimit, nativeToken);
     // Registered before the request: the first event can be drained before the reply arrives.
     this.watches.set(tok, w);
     try {
@@ -451,7 +464,7 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
   private registerWatch(h: NativeHandle, w: Watch): Promise<void> {
     h.enableWatches();
     return h.call('watch', w.path, false, (ptr, done) => {
-      h.lib.xs_watch.async(ptr, w.path, w.token, done);
+      h.lib.xs_watch.async(ptr, w.path, w.nativeToken, done);
     }, (ok, errno) => {
       if (!ok) throw failure('watch', w.path, errno);
     });
@@ -464,16 +477,17 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
     const h = this.handle;
     if (!h.isOpen) return; // the watch died with the connection
     await h.call('unwatch', w.path, false, (ptr, done) => {
-      h.lib.xs_unwatch.async(ptr, w.path, w.token, done);
+      h.lib.xs_unwatch.async(ptr, w.path, w.nativeToken, done);
     }, (ok, errno) => {
       if (!ok && errnoName(errno) !== 'ENOENT') throw failure('unwatch', w.path, errno);
     });
   }
 
-  private dispatch(path: string, token: string): void {
+  private dispatch(path: string, nativeToken: string, value: Buffer | null | undefined): void {
+    const token = nativeToken.startsWith(VALUE_TOKEN_PREFIX) ? nativeToken.slice(VALUE_TOKEN_PREFIX.length) : nativeToken;
     const w = this.watches.get(token);
-    if (!w) return; // a late event for a watch already removed
-    const ev: WatchEvent = { path, token };
+    if (!w || w.nativeToken !== nativeToken) return; // a late event for a watch already removed
+    const ev: WatchEvent = value === undefined ? { path, token } : { path, token, value };
     this.emit('watch', ev);
     w.deliver(ev);
   }
@@ -504,7 +518,7 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
   private async doReconnect(): Promise<void> {
     const ref: { h?: NativeHandle } = {};
     const fh = await openHandle(this.socketPath, this.opts, {
-      onWatchEvent: (path, token) => this.dispatch(path, token),
+      onWatchEvent: (path, token, value) => this.dispatch(path, token, value),
       onLost: (err) => {
         if (ref.h) this.lost(ref.h, err);
       },
@@ -517,7 +531,7 @@ export class XenStore extends EventEmitter<XenStoreEvents> implements XenstoreNo
           await this.registerWatch(fh, w);
           if (this.watches.get(w.token) !== w) {
             // Unwatched while we were registering it: take it back off the new connection.
-            await fh.call('unwatch', w.path, false, (ptr, done) => fh.lib.xs_unwatch.async(ptr, w.path, w.token, done),
+            await fh.call('unwatch', w.path, false, (ptr, done) => fh.lib.xs_unwatch.async(ptr, w.path, w.nativeToken, done),
               () => undefined);
           }
         }

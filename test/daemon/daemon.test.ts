@@ -7,7 +7,7 @@ import { FakeDecider, FakeHypervisor, FakeReports, FakeStore, waitFor } from './
 
 interface LogLine { level: number; msg: string; [k: string]: unknown }
 
-function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number } = {}) {
+function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; valueEvents?: boolean } = {}) {
   const lines: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -17,6 +17,7 @@ function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number } = {}) {
   });
   const log = createLogger({ level: 'debug', destination: sink, pretty: false });
   const store = new FakeStore();
+  store.valueEvents = opts.valueEvents ?? false;
   const hv = new FakeHypervisor();
   const reports = new FakeReports();
   const decider = new FakeDecider();
@@ -223,6 +224,47 @@ describe('Daemon (with fake ports)', () => {
     t.store.set('/local/domain/1/data/xenballoon/report', 'need=400000');
     await new Promise((r) => setImmediate(r));
     expect(t.reports.updates.slice(before).map((u) => [u.domid, u.raw.v1])).toEqual([[1, 'need=400000']]);
+  });
+
+  it('takes a report whose value came with its watch event without reading the key', async () => {
+    const t = setup({ valueEvents: true });
+    running = t.daemon;
+    await t.daemon.start();
+    await waitFor(() => t.daemon.status().daemon.steps >= 3, 'three steps');
+    const reads = t.store.reads.length;
+    const before = t.reports.updates.length;
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=400000');
+    await new Promise((r) => setImmediate(r));
+    expect(t.reports.updates.slice(before).map((u) => [u.domid, u.raw.v1])).toEqual([[1, 'need=400000']]);
+    expect(t.store.reads.length).toBe(reads);
+  });
+
+  it('with values in events, a burst still costs a bounded number of report updates and the last value wins', async () => {
+    const t = setup({ valueEvents: true });
+    running = t.daemon;
+    await t.daemon.start();
+    await waitFor(() => t.daemon.status().daemon.steps >= 3, 'three steps');
+    const before = t.reports.updates.length;
+    const reads = t.store.reads.filter((p) => p.endsWith('/report')).length;
+    for (let i = 1; i <= 1000; i++) t.store.set('/local/domain/1/data/xenballoon/report', `need=${400_000 + i}`);
+    await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '401000', 'last need applied');
+    expect(t.reports.updates.length - before).toBeLessThan(10);
+    expect(t.store.reads.filter((p) => p.endsWith('/report')).length).toBe(reads);
+  });
+
+  it('an event without a value voids an earlier value of the same key: the key is read', async () => {
+    const t = setup({ valueEvents: true });
+    running = t.daemon;
+    await t.daemon.start();
+    await waitFor(() => t.daemon.status().daemon.steps >= 3, 'three steps');
+    const before = t.reports.updates.length;
+    const key = '/local/domain/1/data/xenballoon/report';
+    t.store.set(key, 'need=410000'); // comes with its value…
+    t.store.nodes.set(key, 'need=420000');
+    t.store.emit({ kind: 'watch', path: key, token: 'xbd:1:data/xenballoon' }); // …this one without (e.g. its read failed)
+    await waitFor(() => t.reports.updates.length > before, 'a report taken');
+    expect(t.reports.updates.slice(before).map((u) => u.raw.v1)).toEqual(['need=420000']);
+    expect(t.store.reads.filter((p) => p === key).length).toBeGreaterThanOrEqual(1);
   });
 
   it('gives the core its domains in domid order, also when a lower domid appears later', async () => {

@@ -27,6 +27,9 @@ export class FakeStore implements DaemonStore {
   /** Makes the next N transactions fail with EAGAIN once each. */
   eagainBudget = 0;
   transactions = 0;
+  /** Like the binding with its event shim: watches asked `{ value: true }` get the node's value with each event. */
+  valueEvents = false;
+  private readonly valueTokens = new Set<string>();
   private listeners = new Set<(ev: StoreEvent) => void>();
 
   set(path: string, value: string, fire = true): void {
@@ -43,9 +46,14 @@ export class FakeStore implements DaemonStore {
     for (const w of this.watches) {
       const [wp, token] = w.split('\0') as [string, string];
       if (path === wp || path.startsWith(wp + '/') || (wp.startsWith(path + '/') && !path.startsWith('@'))) {
-        this.emit({ kind: 'watch', path, token });
+        this.emit(this.watchEvent(path, token));
       }
     }
+  }
+
+  private watchEvent(path: string, token: string): StoreEvent {
+    return this.valueEvents && this.valueTokens.has(token) ? { kind: 'watch', path, token, value: this.get(path) }
+      : { kind: 'watch', path, token };
   }
 
   emit(ev: StoreEvent): void {
@@ -100,10 +108,11 @@ export class FakeStore implements DaemonStore {
     }
   }
 
-  async watch(path: string, token: string): Promise<void> {
+  async watch(path: string, token: string, options: { value?: boolean } = {}): Promise<void> {
     this.check();
     this.watches.add(`${path}\0${token}`);
-    queueMicrotask(() => this.emit({ kind: 'watch', path, token }));
+    if (options.value === true) this.valueTokens.add(token);
+    queueMicrotask(() => this.emit(this.watchEvent(path, token)));
   }
 
   async unwatch(path: string, token: string): Promise<void> {

@@ -11,6 +11,8 @@ import { isNotFound, XenStore, XenStoreError, type WatchEvent } from '../../src/
 import { ctlPath, startXenstored, waitForXenstored, type XenstoredProcess } from '../helpers/xenstored.js';
 
 const WAIT_MS = 20_000;
+/** Set by xenstore-shim-suite.test.ts, which runs this file again with the watch event shim. */
+const SHIM = (globalThis as { xbdTestEventShim?: string }).xbdTestEventShim;
 
 /** Resolves once `cond()` holds, checking on every event-loop turn (no fixed sleeps). */
 async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
@@ -29,7 +31,7 @@ async function rejection(p: Promise<unknown>): Promise<XenStoreError> {
 
 const opened: XenStore[] = [];
 async function open(socket: string, extra: Parameters<typeof XenStore.open>[0] = {}): Promise<XenStore> {
-  const xs = await XenStore.open({ path: socket, ...extra });
+  const xs = await XenStore.open({ path: socket, ...(SHIM === undefined ? {} : { eventShim: SHIM }), ...extra });
   opened.push(xs);
   return xs;
 }

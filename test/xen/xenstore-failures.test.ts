@@ -38,8 +38,11 @@ async function listener(onConn: (c: net.Socket) => void): Promise<string> {
   return path;
 }
 
+/** Set by xenstore-shim-suite.test.ts, which runs this file again with the watch event shim. */
+const SHIM = (globalThis as { xbdTestEventShim?: string }).xbdTestEventShim;
+
 async function openStore(path: string, timeoutMs: number): Promise<XenStore> {
-  const xs = await XenStore.open({ path, timeoutMs });
+  const xs = await XenStore.open({ path, timeoutMs, ...(SHIM === undefined ? {} : { eventShim: SHIM }) });
   cleanups.push(() => xs.close());
   return xs;
 }

@@ -3,7 +3,7 @@
  * (src/xen/xenstore.ts): missing nodes read as null, and a lost connection is re-established
  * in the background with backoff (the binding re-registers every watch when it reconnects).
  */
-import { isNotFound, XenStore, type Watch, type XenStoreError } from '../../xen/xenstore.js';
+import { defaultShimPath, isNotFound, XenStore, type Watch, type XenStoreError } from '../../xen/xenstore.js';
 import type { XsPermission } from '../../xen/xenstore-types.js';
 import type { DaemonStore, StoreEvent, StoreTx } from '../ports.js';
 
@@ -17,7 +17,8 @@ export class XenStoreAdapter implements DaemonStore {
   private closed = false;
 
   private constructor(readonly xs: XenStore) {
-    xs.on('watch', (ev) => this.emit({ kind: 'watch', path: ev.path, token: ev.token }));
+    xs.on('watch', (ev) => this.emit(ev.value === undefined ? { kind: 'watch', path: ev.path, token: ev.token }
+      : { kind: 'watch', path: ev.path, token: ev.token, value: ev.value === null ? null : ev.value.toString('utf8') }));
     xs.on('disconnect', (err: XenStoreError) => {
       this.emit({ kind: 'disconnected', error: err.message });
       this.scheduleReconnect(RECONNECT_MIN_MS);
@@ -25,8 +26,13 @@ export class XenStoreAdapter implements DaemonStore {
     xs.on('reconnect', () => this.emit({ kind: 'reconnected' }));
   }
 
-  static async open(path: string | undefined, timeoutMs = 10_000): Promise<XenStoreAdapter> {
-    const xs = await XenStore.open({ ...(path === undefined ? {} : { path }), timeoutMs });
+  /**
+   * `eventShim`: the watch event shim to use (default: build/lib/libxbdshim.so when `make build`
+   * made it; without it events come without values and the observer reads the keys).
+   */
+  static async open(path: string | undefined, timeoutMs = 10_000, eventShim = defaultShimPath()): Promise<XenStoreAdapter> {
+    const xs = await XenStore.open({ ...(path === undefined ? {} : { path }), timeoutMs,
+      ...(eventShim === undefined ? {} : { eventShim }) });
     return new XenStoreAdapter(xs);
   }
 
@@ -78,8 +84,8 @@ export class XenStoreAdapter implements DaemonStore {
     }));
   }
 
-  async watch(path: string, token: string): Promise<void> {
-    const w = await this.xs.watch(path, token);
+  async watch(path: string, token: string, options: { value?: boolean } = {}): Promise<void> {
+    const w = await this.xs.watch(path, token, options);
     // Events reach us through the XenStore's 'watch' event; a listener here keeps the Watch
     // from also buffering them for an iterator nobody runs.
     w.on('event', () => undefined);
