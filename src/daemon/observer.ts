@@ -33,6 +33,20 @@ export const RESYNC_MS = 300_000;
 /** PSI "some" avg10 (percent) at or above which a guest's report is urgent. */
 export const URGENT_PRESSURE_PCT = 10;
 
+/** Committed_AS growth between two reports that is urgent: this much, or 1/16 of the target. */
+export const URGENT_COMMIT_GROWTH_KIB = 16 * 1024;
+
+/**
+ * Whether a guest's Committed_AS grew enough since its last report to act before the next
+ * interval: a guest without swap that just committed a large chunk would otherwise touch it
+ * before its target backs it. Small drifts wait for the regular step.
+ */
+export function commitGrowthIsUrgent(prevKib: number | null, nowKib: number | null, targetKib: number | null): boolean {
+  if (prevKib === null || nowKib === null) return false;
+  const threshold = Math.max(URGENT_COMMIT_GROWTH_KIB, (targetKib ?? 0) / 16);
+  return nowKib - prevKib >= threshold;
+}
+
 export const domainPath = (domid: number, key?: string): string =>
   key ? `/local/domain/${domid}/${key}` : `/local/domain/${domid}`;
 /** Tokens are unique per watch (the binding requires it). */
@@ -55,7 +69,7 @@ export interface DomainRecord {
   firstSeenMs: number;
   /** Swap-in rate from the last two accepted reports, KiB/s. */
   swapInKibS: number | null;
-  lastCounters: { pswpin: number | null; oomKill: number | null; atMs: number } | null;
+  lastCounters: { pswpin: number | null; oomKill: number | null; committedAsKib: number | null; atMs: number } | null;
   lastReportResult: ReportIntakeResult['kind'] | null;
   /** When this domain's keys were last read because of a watch event (throttle). */
   lastReadAt: number;
@@ -271,7 +285,7 @@ export class Observer {
   /** Why a fresh report deserves a step now, or null. Also keeps the swap-in rate. */
   private urgency(rec: DomainRecord, r: GuestReport, now: number): string | null {
     const prev = rec.lastCounters;
-    const c = { pswpin: r.counters.pswpin, oomKill: r.counters.oomKill, atMs: now };
+    const c = { pswpin: r.counters.pswpin, oomKill: r.counters.oomKill, committedAsKib: r.mem.committedAsKib, atMs: now };
     rec.lastCounters = c;
     let reason: string | null = null;
     if (prev && c.pswpin !== null && prev.pswpin !== null) {
@@ -285,6 +299,7 @@ export class Observer {
     }
     if (prev && c.oomKill !== null && prev.oomKill !== null && c.oomKill > prev.oomKill) reason = 'OOM kill in the guest';
     if (r.pressure && r.pressure.someAvg10 >= URGENT_PRESSURE_PCT) reason ??= `memory pressure ${r.pressure.someAvg10}%`;
+    if (commitGrowthIsUrgent(prev?.committedAsKib ?? null, c.committedAsKib, rec.targetKib)) reason ??= 'committed memory grew';
     return reason;
   }
 

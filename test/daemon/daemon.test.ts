@@ -7,7 +7,7 @@ import { FakeDecider, FakeHypervisor, FakeReports, FakeStore, waitFor } from './
 
 interface LogLine { level: number; msg: string; [k: string]: unknown }
 
-function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; valueEvents?: boolean } = {}) {
+function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: number; valueEvents?: boolean } = {}) {
   const lines: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -21,6 +21,8 @@ function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; valueEvents?: b
   const hv = new FakeHypervisor();
   const reports = new FakeReports();
   const decider = new FakeDecider();
+  // The scheduler takes its interval when the daemon is built.
+  if (opts.intervalMs !== undefined) decider.intervalMs = opts.intervalMs;
   const metrics = new DaemonMetrics();
   hv.add(0, 1024 * 1024, 1024 * 1024);
   store.addDomain(0, 'Domain-0', 1024 * 1024, 1024 * 1024);
@@ -163,8 +165,7 @@ describe('Daemon (with fake ports)', () => {
   });
 
   it('a guest under pressure triggers a step before the next interval', async () => {
-    const t = setup();
-    t.decider.intervalMs = 60_000; // regular steps would take a minute
+    const t = setup({ intervalMs: 60_000 }); // regular steps would take a minute
     running = t.daemon;
     await t.daemon.start();
     await waitFor(() => t.daemon.status().daemon.steps >= 1, 'first step');
@@ -172,6 +173,19 @@ describe('Daemon (with fake ports)', () => {
     t.store.set('/local/domain/1/data/xenballoon/report', 'need=500000 psi=40');
     await waitFor(() => t.daemon.status().daemon.steps > steps, 'urgent step');
     expect(t.store.nodes.get('/local/domain/1/memory/target')).toBe('500000');
+  });
+
+  it('a guest whose committed memory jumps triggers a step before the next interval', async () => {
+    const t = setup({ intervalMs: 60_000 });
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=300000');
+    running = t.daemon;
+    await t.daemon.start();
+    // The first step, at start, acts on the report found there.
+    await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '300000', 'first target');
+    const steps = t.daemon.status().daemon.steps;
+    t.store.set('/local/domain/1/data/xenballoon/report', 'need=400000');
+    await waitFor(() => t.daemon.status().daemon.steps > steps, 'urgent step');
+    expect(t.store.nodes.get('/local/domain/1/memory/target')).toBe('400000');
   });
 
   it('answers a reservation when the core says ready, and fails an impossible one with its reason', async () => {
