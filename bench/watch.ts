@@ -17,12 +17,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultShimPath, XenStore } from '../src/xen/xenstore.js';
+import { waitForSocket } from './wait-socket.js';
 
 const ctl = fileURLToPath(new URL('../../../dist/cli/xenballoonctl.js', import.meta.url));
 const self = fileURLToPath(import.meta.url);
@@ -38,23 +38,6 @@ interface WatcherResult {
   events: number;
   cpuPct: number;
   cpuUsPerEvent: number;
-}
-
-async function waitForSocket(path: string, child: ChildProcess, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`xenstored exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(path, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`xenstored did not listen on ${path} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** A report-sized value (~600 bytes), different each time. */

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeFrame, encodeStrings, FrameDecoder, XsType } from '../src/wire/index.js';
 import { XenStore, type WatchEvent } from '../src/xen/xenstore.js';
+import { waitForSocket } from './wait-socket.js';
 
 interface Result {
   name: string;
@@ -25,23 +26,6 @@ interface Result {
 }
 
 const ctl = fileURLToPath(new URL('../../../dist/cli/xenballoonctl.js', import.meta.url));
-
-async function waitForSocket(path: string, child: ChildProcess, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`xenstored exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(path, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`xenstored did not listen on ${path} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Runs `op` for about `seconds` with `concurrency` outstanding calls; returns calls/s. */
 async function rate(seconds: number, concurrency: number, op: () => Promise<unknown>): Promise<number> {
