@@ -64,7 +64,8 @@ describe('dom0 with the xenstore tools', () => {
     const child = spawn('xenstore-watch', ['-n', '4', '/w'], { env: { ...process.env, XENSTORED_PATH: xsd.socket } });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // 'close', not 'exit': the last line may still be in the pipe when the process has exited.
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
     // Wait for the registration event, so the writes below cannot race the watch.
     while (!out.includes('/w\n')) await new Promise((r) => setTimeout(r, 20));
     await ok(dom0('write', '/w/a/b', '1'));
