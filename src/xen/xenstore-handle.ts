@@ -349,9 +349,7 @@ export class NativeHandle {
         this.maybeFinalize();
       });
     } catch (err) {
-      this.pollInFlight = false;
-      this.markLost(new XenStoreError('EAGAIN', errnoValue('EAGAIN'), 'watch', undefined, false,
-        `cannot start the watch waiter: ${(err as Error).message}`));
+      this.waiterFailedToStart(err);
     }
   }
 
@@ -388,10 +386,15 @@ export class NativeHandle {
           this.maybeFinalize();
         });
     } catch (err) {
-      this.pollInFlight = false;
-      this.markLost(new XenStoreError('EAGAIN', errnoValue('EAGAIN'), 'watch', undefined, false,
-        `cannot start the watch waiter: ${(err as Error).message}`));
+      this.waiterFailedToStart(err);
     }
+  }
+
+  /** Either waiter (libc poll or the shim) could not even be queued: the handle is unusable. */
+  private waiterFailedToStart(err: unknown): void {
+    this.pollInFlight = false;
+    this.markLost(new XenStoreError('EAGAIN', errnoValue('EAGAIN'), 'watch', undefined, false,
+      `cannot start the watch waiter: ${(err as Error).message}`));
   }
 
   private wake(): void {
