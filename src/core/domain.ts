@@ -134,6 +134,7 @@ export function prepareDomain(
   // a target or maxmem written now would be computed from nothing and break the build.
   else if (d.domid !== 0 && d.targetKib === null) unmanagedReason = 'building';
   else if (!settings.manage) unmanagedReason = 'policy';
+  else if (d.pinned === true) unmanagedReason = 'pinned';
 
   const capKib = valid ? Math.max(0, d.maxmemKib - videoramKib) : 0;
   // Growth it may still take on its own; what Xen already claimed for it is out of free memory.

@@ -42,7 +42,7 @@ export type Limiter =
   /** stuck: its target is left for it to reach */
   | 'stuck';
 
-export type UnmanagedReason = 'dom0' | 'policy' | 'dying' | 'shutdown' | 'building' | 'invalid';
+export type UnmanagedReason = 'dom0' | 'policy' | 'pinned' | 'dying' | 'shutdown' | 'building' | 'invalid';
 
 export type ReportState = 'fresh' | 'stale' | 'none';
 

@@ -40,6 +40,11 @@ export interface DomainObservation {
   dying: boolean;
   shutdown: boolean;
   hvm: boolean;
+  /**
+   * The operator holds this domain's target (a pin: `xl mem-set`, `xenballoonctl pin`): the core
+   * leaves it as it is and counts what it holds as fixed. Optional (false when absent).
+   */
+  pinned?: boolean;
   /** The latest valid report and when it arrived (ms, the injected clock); null if none yet. */
   report: GuestReport | null;
   reportAtMs: number | null;
