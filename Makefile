@@ -24,6 +24,7 @@ help:
 	@echo "make install  install on a dom0 under /opt/xenballoond with the systemd unit (docs/operations.md)"
 	@echo "make bench-xenstore  reads/s, writes/s, watch latency of the libxenstore binding (prints numbers)"
 	@echo "make bench-watch  CPU of watch events (+ reading the changed key) at the daemon's rate at rest (prints numbers)"
+	@echo "make bench-flood  the real daemon while a guest floods xenstore: honest report ages, RSS, catch-up (prints numbers)"
 	@echo "make bench-xenstored  print requests/s and watch latency of our xenstore server"
 	@echo "make lab-smoke  boot real Xen + dom0 + 2 PV guests under QEMU and check the libxenctrl binding (docs/lab.md)"
 	@echo "make lab-test   the real xenballoond on real Xen under QEMU: overcommitted PV guests, eatmem, a destroy; timeline + chart (docs/lab.md)"
@@ -151,6 +152,13 @@ clean:
 bench-xenstored: build-ts
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/xenstored.js
+
+# A benchmark, not a test: the real daemon while one simulated guest floods xenstore (honest
+# report ages, daemon RSS, catch-up time; docs/benchmarks.md). Prints numbers, asserts nothing.
+.PHONY: bench-flood
+bench-flood: build
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/flood.js
 
 # Install on a dom0 (docs/operations.md): the built program under $(PREFIX) with only its
 # runtime npm packages, the two commands in /usr/local, the systemd unit, and (only if absent)

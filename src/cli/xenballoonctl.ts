@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   reload: () => import('./commands/reload.js'),
   'sim-create': () => import('./commands/sim-create.js'),
   'sim-destroy': () => import('./commands/sim-destroy.js'),
+  'sim-flood': () => import('./commands/sim-flood.js'),
   'sim-host': () => import('./commands/sim-host.js'),
   simulate: () => import('./commands/simulate.js'),
   xenstored: () => import('./commands/xenstored.js'),
