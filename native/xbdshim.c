@@ -7,6 +7,11 @@
  * thread, so an event and its value reach Node in one thread hand-off instead of three.
  * It never reads the watch pipe itself (libxenstore does, under its own mutex).
  *
+ * At most XBD_MAX_VALUE_READS values are read per call: each read is a round trip to xenstored,
+ * and events must leave libxenstore's queue (which has no bound) at least as fast as a flooding
+ * guest can make them. Events past that budget come without a value (-1): the consumer reads the
+ * node itself, coalesced as it likes.
+ *
  * Records packed into `buf`, little-endian, one after another:
  *   u32 path_len, u32 token_len, i32 value (>= 0: value length; -1: not read; < -1: -errno of
  *   the read), then path bytes, token bytes, value bytes (no NULs).
@@ -20,6 +25,9 @@
 
 #define XBD_WOKEN 1u /* the wake-up fd was readable */
 #define XBD_MORE 2u  /* stopped because the buffer could not hold another record: call again */
+
+/* Value reads per call (see above); a batch of honest reports is far smaller. */
+#define XBD_MAX_VALUE_READS 64
 
 /* A record's worst case: the event's path and token share one 4096-byte payload, so does a value. */
 #define XBD_RECORD_MAX (12u + 4096u + 4096u)
@@ -42,6 +50,7 @@ int xbd_wait_events(struct xs_handle *h, int watch_fd, int wake_fd, int timeout_
   size_t prefix_len = value_prefix ? strlen(value_prefix) : 0;
   uint32_t at = 0;
   int count = 0;
+  int reads = 0;
   *used = 0;
   *flags = 0;
   if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) return -1;
@@ -68,8 +77,9 @@ int xbd_wait_events(struct xs_handle *h, int watch_fd, int wake_fd, int timeout_
     at += plen;
     memcpy(buf + at, token, tlen);
     at += tlen;
-    if (prefix_len > 0 && strncmp(token, value_prefix, prefix_len) == 0) {
+    if (prefix_len > 0 && reads < XBD_MAX_VALUE_READS && strncmp(token, value_prefix, prefix_len) == 0) {
       unsigned int len = 0;
+      reads++;
       void *v = xs_read(h, XBT_NULL, path, &len);
       if (v == NULL) {
         vlen = errno > 0 ? -errno : -EIO;

@@ -99,7 +99,7 @@ export class Daemon {
     });
     this.observer = new Observer({
       store: o.store, hypervisor: o.hypervisor, reports: o.reports, log: o.log, conditions: this.conditions,
-      now: this.now, minGapMs: this.scheduler.minGapMs, provision: o.provision,
+      now: this.now, minGapMs: this.scheduler.minGapMs, provision: o.provision, metrics: o.metrics,
       onUrgent: (source, reason, trusted) => {
         if (this.scheduler.urgent(source, reason, trusted)) this.log.debug({ source, reason }, 'urgent step');
       },
@@ -241,6 +241,7 @@ export class Daemon {
     const managed = v?.managed ?? false;
     const flags = new Set<string>(managed ? [...(this.actuator.flags.get(rec.domid) ?? []), ...(v?.flags ?? [])] : []);
     if (managed) for (const f of this.o.reports.flags(rec.domid, now)) flags.add(f);
+    for (const f of this.observer.flags(rec.domid)) flags.add(f);
     if (rec.info.dying) flags.add('dying');
     else if (rec.info.shutdown) flags.add('shutdown');
     const swapIn = v?.swapInKibS ?? rec.swapInKibS;
@@ -309,7 +310,7 @@ export class Daemon {
     if (!rec) return null;
     const v = this.lastDecision?.domains.get(rec.domid);
     const ds = this.domainStatus(rec, v, this.now());
-    const lines = v ? v.lines() : ['no decision has been made for this domain yet'];
+    const lines = [...this.observer.explainLines(rec.domid), ...(v ? v.lines() : ['no decision has been made for this domain yet'])];
     return { domain: ds, lines, detail: v?.detail ?? null };
   }
 

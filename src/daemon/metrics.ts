@@ -53,6 +53,7 @@ export class DaemonMetrics {
   readonly domainsManaged: Gauge;
   readonly reservations: Gauge<'state'>;
   readonly reconnects: Counter;
+  readonly floodEpisodes: Counter;
   private labelled = new Map<number, string>();
   /** Called before each scrape, to set the gauges from the daemon's latest view. */
   beforeScrape: (() => void) | null = null;
@@ -95,6 +96,7 @@ export class DaemonMetrics {
     this.domainsManaged = g('xenballoond_domains', 'Domains known to the daemon');
     this.reservations = new Gauge({ name: 'xenballoond_reservations', help: 'Reservations by state', labelNames: ['state'], registers: r });
     this.reconnects = new Counter({ name: 'xenballoond_xenstore_reconnects_total', help: 'Xenstore connections re-established', registers: r });
+    this.floodEpisodes = new Counter({ name: 'xenballoond_flood_episodes_total', help: 'Times a domain began flooding xenstore with watch events (it was throttled)', registers: r });
   }
 
   /**

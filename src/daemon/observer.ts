@@ -2,14 +2,18 @@
  * The observer keeps the daemon's picture of the host: which domains exist (the hypervisor's
  * list, reconciled every step and on @introduceDomain/@releaseDomain), their xenstore keys
  * (read once at discovery, then again only when a watch says they changed), and their latest
- * valid report. Watch events only mark keys dirty; dirty keys are re-read at most once per
+ * valid report. Watch events only mark keys dirty (a per-domain set of at most the keys below:
+ * events are coalesced per domain, never queued); dirty keys are re-read at most once per
  * `minGapMs` however often a guest writes, and a report showing memory pressure asks the
- * scheduler for an urgent step.
+ * scheduler for an urgent step. A domain whose events exceed a rate is throttled (flood.ts): its
+ * watches are removed and its keys are read once per step until the flood is over.
  */
 import type { DomainObservation, Observation, ReservationObservation } from '../core/types.js';
 import type { GuestReport } from '../report/types.js';
 import type { DomainInfo, Hypervisor, PhysInfo } from '../xen/hypervisor.js';
+import { FloodGuard } from './flood.js';
 import type { ConditionLog, Logger } from './log.js';
+import type { DaemonMetrics } from './metrics.js';
 import type { DaemonStore, RawReportKeys, ReportIntake, ReportIntakeResult, StoreEvent } from './ports.js';
 
 /** Keys read for every domain, relative to /local/domain/<id>. */
@@ -24,8 +28,15 @@ export const DOMAIN_KEYS = {
   uptime: 'memory/uptime',
 } as const;
 const ALL_KEYS: readonly string[] = Object.values(DOMAIN_KEYS);
-/** Subtrees watched per domain; every key above lives under one of them (except `name`). */
-export const WATCHED_SUBTREES = ['memory', 'data/xenballoon'] as const;
+/**
+ * Paths watched per domain; every key above is one of them or below one (except `name`).
+ * `memory/` belongs to the toolstack (a guest can write only the legacy report keys there, when
+ * provisioned); of the guest's own `data/xenballoon/` only the report key is watched, so writes
+ * to anything else the guest keeps there never reach the daemon.
+ */
+export const WATCHED_PATHS = ['memory', DOMAIN_KEYS.v1] as const;
+/** Keys read every step while a domain's watches are off (flood.ts): all but `name`. */
+const POLLED_KEYS = ALL_KEYS.filter((k) => k !== DOMAIN_KEYS.name);
 
 /** Every domain's keys are read again this often, whatever the watches said. */
 export const RESYNC_MS = 300_000;
@@ -78,6 +89,8 @@ export interface DomainRecord {
   reading: Promise<void>;
   /** Targets we wrote whose watch event is still to come: not a change to read back. */
   echoes: number;
+  /** Counts this domain's watch events; throttles it when they flood. */
+  flood: FloodGuard;
 }
 
 /** A domain's scheduled read of its dirty keys. */
@@ -121,6 +134,7 @@ export interface ObserverOptions {
   onUrgent: (source: string, reason: string, trusted: boolean) => void;
   /** A domain left the hypervisor's list. */
   onGone?: (domid: number) => void;
+  metrics?: DaemonMetrics | null;
 }
 
 export class Observer {
@@ -151,7 +165,19 @@ export class Observer {
   /** The actuator wrote this domain's target: its watch event is our own echo, not news. */
   noteOwnTargetWrite(domid: number, delta: 1 | -1): void {
     const rec = this.domains.get(domid);
-    if (rec) rec.echoes = Math.max(0, rec.echoes + delta);
+    // Unwatched (flooding), no event will come back.
+    if (rec && rec.watched) rec.echoes = Math.max(0, rec.echoes + delta);
+  }
+
+  /** Status flags the observer adds for a domain (`flooding`). */
+  flags(domid: number): string[] {
+    return this.domains.get(domid)?.flood.flagged ? ['flooding'] : [];
+  }
+
+  /** `explain` lines the observer adds for a domain. */
+  explainLines(domid: number): string[] {
+    const line = this.domains.get(domid)?.flood.describe(this.o.now());
+    return line ? [line] : [];
   }
 
   private onStoreEvent(ev: StoreEvent): void {
@@ -178,6 +204,12 @@ export class Observer {
     if (!m) return;
     const rec = this.domains.get(Number(m[1]));
     if (!rec) return;
+    const verdict = rec.flood.onEvent(this.o.now());
+    if (verdict === 'ignore') return;
+    if (verdict === 'throttle') {
+      this.throttle(rec);
+      return;
+    }
     const rel = m[2] ?? '';
     if (rel === DOMAIN_KEYS.target && rec.echoes > 0) {
       rec.echoes--;
@@ -195,6 +227,30 @@ export class Observer {
       }
     }
     if (marked) this.readSoon(rec);
+  }
+
+  /**
+   * Turns a flooding domain's watches off: xenstored then stops sending its events, so the flood
+   * costs the daemon nothing; its keys are read once per step until a cool-down is over. Logged
+   * and counted once per episode.
+   */
+  private throttle(rec: DomainRecord): void {
+    const first = rec.flood.strikes === 1;
+    rec.echoes = 0;
+    rec.given = null;
+    for (const k of POLLED_KEYS) rec.dirty.add(k);
+    if (rec.watched) {
+      rec.watched = false;
+      for (const sub of WATCHED_PATHS) {
+        this.o.store.unwatch(domainPath(rec.domid, sub), watchToken(rec.domid, sub)).catch(() => undefined);
+      }
+    }
+    if (!first) return;
+    this.o.metrics?.floodEpisodes.inc();
+    const who = `domain ${rec.domid}${rec.name ? ` (${rec.name})` : ''}`;
+    this.o.conditions.raise(`dom:${rec.domid}:flood`, 'warn',
+      `${who} floods xenstore (${rec.flood.peakPerWindow} watch events within a second): its keys are not watched and its report ` +
+      `is read once per step until it stops (flag 'flooding')`, { domid: rec.domid });
   }
 
   /** Every key of every domain will be read again at the next step (missed events, resync). */
@@ -325,7 +381,7 @@ export class Observer {
         domid: info.domid, info, name: null, staticMaxKib: null, targetKib: null, videoramKib: 0,
         raw: { v1: null, meminfo: null, vmstat: null, uptime: null }, dirty: new Set(ALL_KEYS), given: null, watched: false,
         provisioned: info.domid === 0, firstSeenMs: now, swapInKibS: null, lastCounters: null, lastReportResult: null,
-        lastReadAt: -Infinity, readTimer: null, reading: Promise.resolve(), echoes: 0,
+        lastReadAt: -Infinity, readTimer: null, reading: Promise.resolve(), echoes: 0, flood: new FloodGuard(),
       });
       this.o.log.info({ domid: info.domid }, `domain ${info.domid} appeared`);
     }
@@ -338,21 +394,32 @@ export class Observer {
       this.o.onGone?.(domid);
       this.o.log.info({ domid, name: rec.name }, `domain ${domid}${rec.name ? ` (${rec.name})` : ''} is gone`);
       if (rec.watched) {
-        for (const sub of WATCHED_SUBTREES) {
+        for (const sub of WATCHED_PATHS) {
           await this.o.store.unwatch(domainPath(domid, sub), watchToken(domid, sub)).catch(() => undefined);
         }
       }
     }
     for (const rec of this.domains.values()) {
-      if (!rec.watched && !rec.info.dying) await this.watchDomain(rec);
+      this.floodTick(rec, now);
+      if (!rec.watched && !rec.info.dying && rec.flood.state !== 'throttled') await this.watchDomain(rec);
       if (!rec.provisioned && !rec.info.dying && this.o.provision) await this.provision(rec);
     }
     await this.flushDirty();
   }
 
+  /** A throttled domain's keys are polled (read once per step); its cool-down and probation end here. */
+  private floodTick(rec: DomainRecord, now: number): void {
+    const t = rec.flood.tick(now);
+    if (rec.flood.state === 'throttled') for (const k of POLLED_KEYS) rec.dirty.add(k);
+    if (t === 'cleared') {
+      this.o.conditions.clear(`dom:${rec.domid}:flood`, `domain ${rec.domid} stopped flooding xenstore; its keys are watched again`,
+        { domid: rec.domid });
+    }
+  }
+
   private async watchDomain(rec: DomainRecord): Promise<void> {
     try {
-      for (const sub of WATCHED_SUBTREES) {
+      for (const sub of WATCHED_PATHS) {
         try {
           await this.o.store.watch(domainPath(rec.domid, sub), watchToken(rec.domid, sub), { value: true });
         } catch (err) {
@@ -361,6 +428,8 @@ export class Observer {
         }
       }
       rec.watched = true;
+      // It flooded while its watches were being registered: off again (the next cool-down ends it).
+      if (rec.flood.state === 'throttled') this.throttle(rec);
       this.o.conditions.clear(`dom:${rec.domid}:watch`, `watching domain ${rec.domid} again`);
     } catch (err) {
       this.o.conditions.raise(`dom:${rec.domid}:watch`, 'warn', `cannot watch domain ${rec.domid}'s keys (will retry): ${(err as Error).message}`);

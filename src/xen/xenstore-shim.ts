@@ -2,7 +2,9 @@
  * libxbdshim.so (native/xbdshim.c, built by `make build` into build/lib/): the watch waiter in one
  * native call — poll, drain xs_check_watch, and xs_read the changed node of "value" watches —
  * so an event and its value cost one worker-thread hand-off. Optional: without it the binding
- * polls with libc and the consumer reads the node itself.
+ * polls with libc and the consumer reads the node itself. It reads at most 64 values per batch
+ * (a flood must not slow the draining of libxenstore's unbounded event queue): later events of a
+ * large batch come without a value, and the consumer reads those nodes itself.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
