@@ -207,7 +207,7 @@ export class Observer {
     const verdict = rec.flood.onEvent(this.o.now());
     if (verdict === 'ignore') return;
     if (verdict === 'throttle') {
-      this.throttle(rec);
+      this.throttle(rec, rec.flood.strikes === 1);
       return;
     }
     const rel = m[2] ?? '';
@@ -232,10 +232,9 @@ export class Observer {
   /**
    * Turns a flooding domain's watches off: xenstored then stops sending its events, so the flood
    * costs the daemon nothing; its keys are read once per step until a cool-down is over. Logged
-   * and counted once per episode.
+   * and counted once per episode (`announce`: its first strike).
    */
-  private throttle(rec: DomainRecord): void {
-    const first = rec.flood.strikes === 1;
+  private throttle(rec: DomainRecord, announce: boolean): void {
     rec.echoes = 0;
     rec.given = null;
     for (const k of POLLED_KEYS) rec.dirty.add(k);
@@ -245,7 +244,7 @@ export class Observer {
         this.o.store.unwatch(domainPath(rec.domid, sub), watchToken(rec.domid, sub)).catch(() => undefined);
       }
     }
-    if (!first) return;
+    if (!announce) return;
     this.o.metrics?.floodEpisodes.inc();
     const who = `domain ${rec.domid}${rec.name ? ` (${rec.name})` : ''}`;
     this.o.conditions.raise(`dom:${rec.domid}:flood`, 'warn',
@@ -429,7 +428,7 @@ export class Observer {
       }
       rec.watched = true;
       // It flooded while its watches were being registered: off again (the next cool-down ends it).
-      if (rec.flood.state === 'throttled') this.throttle(rec);
+      if (rec.flood.state === 'throttled') this.throttle(rec, false);
       this.o.conditions.clear(`dom:${rec.domid}:watch`, `watching domain ${rec.domid} again`);
     } catch (err) {
       this.o.conditions.raise(`dom:${rec.domid}:watch`, 'warn', `cannot watch domain ${rec.domid}'s keys (will retry): ${(err as Error).message}`);
