@@ -51,7 +51,8 @@ export class FloodGuard {
 
   /** Counts one event at `now`; 'throttle' when this one tips the domain over the limit. */
   onEvent(now: number): FloodVerdict {
-    if (now - this.windowStartMs >= FLOOD_WINDOW_MS) {
+    // A clock stepped back (wall time is injected) starts a new window too.
+    if (now - this.windowStartMs >= FLOOD_WINDOW_MS || now < this.windowStartMs) {
       this.windowStartMs = now;
       this.inWindow = 0;
     }
@@ -80,6 +81,8 @@ export class FloodGuard {
 
   /** Called at each refresh: ends a cool-down ('rewatch') or a quiet probation ('cleared'). */
   tick(now: number): FloodTick {
+    // A clock stepped back must not stretch a cool-down or a probation.
+    this.untilMs = Math.min(this.untilMs, now + Math.max(FLOOD_COOLDOWN_MAX_MS, FLOOD_PROBATION_MS));
     if (this.state === 'throttled') {
       this.peakPerWindow = Math.max(this.peakPerWindow, this.inWindow);
       if (now < this.untilMs) return 'none';
