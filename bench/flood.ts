@@ -185,7 +185,7 @@ for (const layout of (values.layouts as string).split(',')) {
   console.log(`  honest report age, max: at rest ${s(r.usualAgeMs)}, during flood ${s(r.floodAgeMs)} ` +
     `(goal <= ${s(r.usualAgeMs + 5000)}: ${r.floodAgeMs <= r.usualAgeMs + 5000 ? 'met' : 'MISSED'}), 15 s after ${s(r.afterAgeMs)}`);
   console.log(`  daemon steps/s: at rest ${r.stepsPerSRest.toFixed(2)}, during flood ${r.stepsPerSFlood.toFixed(2)}`);
-  console.log(`  daemon RSS: before ${mib(r.rssBeforeKib)}, peak ${mib(r.rssPeakKib)} (+${mib(growth)}; goal < +64 MiB: ${growth < 64 * 1024 ? 'met' : 'MISSED'}), ` +
+  console.log(`  daemon RSS: before ${mib(r.rssBeforeKib)}, peak ${mib(r.rssPeakKib)} (${growth < 0 ? '-' : '+'}${mib(Math.abs(growth))}; goal < +64 MiB: ${growth < 64 * 1024 ? 'met' : 'MISSED'}), ` +
     `15 s after ${mib(r.rssAfterKib)}`);
   console.log(`  catch-up after the flood: ${r.catchUpMs === null ? 'not within 300 s' : s(r.catchUpMs)}; flooder flagged: ${r.flagged ? 'yes' : 'no'}`);
 }
