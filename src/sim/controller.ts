@@ -15,14 +15,14 @@
  */
 import type { Action, Observation } from '../core/types.js';
 
-export type PolicyName = 'xenballoond' | 'static' | 'selfballoon' | 'squeezed' | 'qmemman' | 'mom' | 'proxmox';
+export type PolicyName = 'xenballoond' | 'static' | 'selfballoon' | 'selfballoon-kernel' | 'squeezed' | 'qmemman' | 'mom' | 'proxmox';
 
 export type LaunchStatus =
   /** Not yet: the controller is freeing memory (or waiting for it); ask again later. */
   | { state: 'wait' }
   /** Create the domain now; its memory is set aside for it. */
   | { state: 'go' }
-  /** Will not fit; the launcher gives up on this guest (and, as operators do, stops launching). */
+  /** Will not fit now; the launcher withdraws the request and asks again later (harness/launcher.ts). */
   | { state: 'fail'; reason: string };
 
 export interface LaunchRequest {

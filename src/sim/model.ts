@@ -70,7 +70,7 @@ export class Simulation {
   readonly domains = new Map<number, SimDomain>();
   readonly dom0Kib: number;
   /** Counters of everything that left (destroyed domains keep their totals here). */
-  readonly departed = { swapInKib: 0, swapOutKib: 0, oomKills: 0, someMs: 0 };
+  readonly departed = { swapInKib: 0, swapOutKib: 0, oomKills: 0, someMs: 0, fullMs: 0, workDone: 0 };
 
   constructor(
     readonly scenario: Scenario,
@@ -155,7 +155,9 @@ export class Simulation {
       this.departed.swapOutKib += c.swapOutKib;
       this.departed.oomKills += c.oomKills;
       this.departed.someMs += c.someMs;
+      this.departed.fullMs += c.fullMs;
     }
+    this.departed.workDone += d.workload?.workDone?.() ?? 0;
     d.guest = null;
     d.balloon = null;
     d.workload = null;

@@ -71,16 +71,22 @@ describe('xenballoonctl simulate', () => {
     expect(a.status).toBe(0);
     const report = JSON.parse(a.stdout);
     expect(report).toMatchObject({ scenario: 'short', seed: 7 });
-    expect(report.results.map((r: { policy: string }) => r.policy)).toEqual(['xenballoond', 'static', 'selfballoon', 'squeezed', 'qmemman', 'mom', 'proxmox']);
+    expect(report.results.map((r: { policy: string }) => r.policy)).toEqual(['xenballoond', 'static', 'selfballoon', 'selfballoon-kernel', 'squeezed', 'qmemman', 'mom', 'proxmox']);
     for (const r of report.results) {
-      for (const k of ['admitted', 'oom_kills', 'swap_in_mib', 'pressure_guest_minutes', 'idle_mib', 'targets_per_min', 'reservation_wait_p99_s']) {
+      for (const k of ['admitted', 'oom_kills', 'swap_in_mib', 'pressure_guest_minutes', 'idle_mib', 'targets_per_min', 'reservation_wait_p99_s',
+        'swap_out_mib', 'stall_full_guest_minutes', 'work_done', 'admit_s']) {
         expect(r).toHaveProperty(k);
       }
+      expect(r.admit_s).toHaveLength(r.admitted);
     }
     expect(run('--scenario', short, '--compare', 'peers', '--seed', '7', '--json').stdout).toBe(a.stdout);
-    for (const f of ['results.json', 'results.csv', 'xenballoond.svg', 'xenballoond.domains.csv', 'static.host.csv']) {
+    for (const f of ['results.json', 'results.csv', 'compare.svg', 'xenballoond.svg', 'xenballoond.domains.csv', 'static.host.csv']) {
       expect(existsSync(join(dir, 'build', 'sim', 'short', f)), f).toBe(true);
     }
+    const bad = run('--scenario', short, '--compare', 'peers', '--peer-floor', 'lots', '--no-files');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/--peer-floor takes a size/);
     const table = run('--scenario', short, '--no-files');
     expect(table.status).toBe(0);
     expect(table.stdout).toMatch(/^short \(seed 1, 3 simulated minutes\)\npolicy\s+admitted\s+OOM kills\s+swap-in MiB/);

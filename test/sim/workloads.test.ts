@@ -101,7 +101,13 @@ describe('eatmem', () => {
     expect(d.anonKib).toBeGreaterThan(0);
     expect(d.anonKib).toBeLessThan(chunk);
     w.advance(10_000, 10_000);
+    // Every page faulted in; now the re-writes: the whole chunk is touched again.
+    expect(w.chunks).toBe(0);
+    expect(w.demand()).toMatchObject({ committedKib: chunk, anonKib: chunk, hotAnonKib: chunk });
+    expect(w.demand().anonTouchKibPerMs).toBeGreaterThan(0);
+    w.advance(10_000, 10_000);
     expect(w.chunks).toBe(1);
+    expect(w.demand().anonKib).toBe(0);
   });
 
   it('reproduces the same sequence for the same seed and a different one for another', () => {

@@ -1,6 +1,6 @@
 /**
  * xenballoonctl simulate --scenario NAME|FILE [--scenario ...] [--seed N] [--policy FILE]
- *                       [--compare peers] [--json] [--out DIR] [--no-files]
+ *                       [--compare peers] [--peer-floor SIZE|PCT] [--json] [--out DIR] [--no-files]
  *
  * Runs a scenario on the simulated host in virtual time, in this process: xenballoond with its
  * policy, and with --compare peers every peer on the same host, guests and workloads. Prints a
@@ -12,6 +12,7 @@ import type { PolicyName } from '../../sim/controller.js';
 import { availablePolicies, ControllerUnavailable, createController, POLICY_ORDER } from '../../sim/controllers.js';
 import { formatTable, type ScenarioReport, writeOutputs } from '../../sim/harness/output.js';
 import { type RunOutput, runScenario } from '../../sim/harness/run.js';
+import { parsePeerFloor, type PeerFloor } from '../../sim/peers/floor.js';
 import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
 import { formatIssue, PolicyError } from '../../policy/index.js';
 import { parseCommandArgs, printUsage } from '../args.js';
@@ -20,12 +21,14 @@ import { UserError } from '../errors.js';
 export const summary = 'run a scenario on the simulated host, xenballoond and (--compare peers) the systems it is measured against';
 
 const USAGE = `usage: xenballoonctl simulate --scenario NAME|FILE [--scenario ...] [--seed N] [--policy FILE]
-                            [--compare peers] [--json] [--out DIR] [--no-files]
+                            [--compare peers] [--peer-floor SIZE|PCT] [--json] [--out DIR] [--no-files]
 
   --scenario NAME|FILE  a scenario from config/scenarios (e.g. paper-eatmem-2g) or a YAML file; repeatable
   --seed N              random seed (default: the scenario's); the same seed gives the same run
   --policy FILE         xenballoond's policy (default: the shipped config/policy.yaml)
-  --compare peers       also run static, selfballoon, squeezed, qmemman, mom and proxmox
+  --compare peers       also run static, selfballoon, selfballoon-kernel, squeezed, qmemman, mom and proxmox
+  --peer-floor SIZE|PCT the floor of squeezed (dynamic-min), mom (balloon_min) and proxmox (balloon):
+                        a size (128M) or a share of static-max (25%, the default)
   --json                print {"scenario","seed","results":[...]} per scenario (one per line)
   --out DIR             where files go (default build/sim/<scenario>)
   --no-files            write no files`;
@@ -38,6 +41,7 @@ export async function run(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       policy: { type: 'string' },
       compare: { type: 'string' },
+      'peer-floor': { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
       'no-files': { type: 'boolean', default: false },
@@ -54,6 +58,14 @@ export async function run(argv: string[]): Promise<number> {
   if (o.seed !== undefined) {
     if (!/^\d+$/.test(o.seed) || Number(o.seed) > 0xffffffff) throw new UserError(`--seed must be a whole number from 0 to 4294967295, not '${o.seed}'`, 2);
     seedOverride = Number(o.seed);
+  }
+  let peerFloor: PeerFloor | undefined;
+  if (o['peer-floor'] !== undefined) {
+    try {
+      peerFloor = parsePeerFloor(o['peer-floor']);
+    } catch (err) {
+      throw new UserError((err as Error).message, 2);
+    }
   }
   if (o.out !== undefined && scenarios.length > 1) throw new UserError('--out takes one scenario; give it once per run', 2);
   const loaded = scenarios.map((name) => {
@@ -74,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const policy of policies) {
       let controller;
       try {
-        controller = await createController(policy, { policyFile: o.policy ?? null });
+        controller = await createController(policy, { policyFile: o.policy ?? null, ...(peerFloor ? { peerFloor } : {}) });
       } catch (err) {
         if (err instanceof ControllerUnavailable) throw new UserError(err.message, 1);
         if (err instanceof PolicyError) {

@@ -103,6 +103,7 @@ export function osConfig(t: Pick<GuestTemplate, 'os' | 'maxmem'>): GuestOsConfig
     kernelKib: o.kernel,
     anonKib: o.anon,
     committedKib: o.committed,
+    committedScale: o.committed_scale,
     fileWsKib: o.file_ws,
     touchRateKibPerMs: o.touch_rate,
     swapKib: o.swap,

@@ -34,6 +34,8 @@ export interface GuestOsConfig {
   anonKib: number;
   /** The OS's share of Committed_AS. */
   committedKib: number;
+  /** The workload's Committed_AS is its commitments times this (default 1; scenario os.committed_scale). */
+  committedScale?: number;
   /** Binaries and libraries the OS keeps re-reading. */
   fileWsKib: number;
   /** How fast the OS touches its own anon and files (daemons waking), KiB per ms. */
@@ -248,7 +250,7 @@ export class LinuxGuest {
     // 5. The workload's allocations and frees.
     this.demand = next;
     this.resizeWorkAnon(next.anonKib);
-    this.committed = this.os.committedKib + next.committedKib;
+    this.committed = this.os.committedKib + next.committedKib * (this.os.committedScale ?? 1);
 
     // 6. The file working set follows the workload; streaming reads fill free memory with cache.
     const newWs = this.fileWsTarget();
@@ -411,7 +413,7 @@ export class LinuxGuest {
     this.workSwap = 0;
     this.workload.kill();
     this.demand = this.workload.demand();
-    this.committed = this.os.committedKib + this.demand.committedKib;
+    this.committed = this.os.committedKib + this.demand.committedKib * (this.os.committedScale ?? 1);
   }
 
   // ---- what the guest shows ---------------------------------------------------------------------

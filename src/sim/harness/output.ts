@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunOutput, RunResult } from './run.js';
+import { compareSvg } from './compare-svg.js';
 import { timelineSvg } from './svg.js';
 
 export interface ScenarioReport {
@@ -20,6 +21,9 @@ const COLUMNS: [string, (r: RunResult) => string][] = [
   ['OOM kills', (r) => String(r.oom_kills)],
   ['swap-in MiB', (r) => r.swap_in_mib.toFixed(1)],
   ['pressure guest-min', (r) => r.pressure_guest_minutes.toFixed(1)],
+  ['stall-full guest-min', (r) => r.stall_full_guest_minutes.toFixed(1)],
+  ['swap-out MiB', (r) => r.swap_out_mib.toFixed(0)],
+  ['work M', (r) => (r.work_done / 1e6).toFixed(1)],
   ['idle MiB', (r) => r.idle_mib.toFixed(0)],
   ['targets/min', (r) => r.targets_per_min.toFixed(1)],
   ['wait p50 s', (r) => (r.reservation_wait_p50_s === null ? '-' : r.reservation_wait_p50_s.toFixed(1))],
@@ -46,7 +50,7 @@ export function resultsCsv(report: ScenarioReport): string {
   const first = report.results[0];
   if (!first) return '';
   const keys = Object.keys(first) as (keyof RunResult)[];
-  const cell = (v: unknown) => (v === null ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
+  const cell = (v: unknown) => (v === null ? '' : Array.isArray(v) ? `"${v.join(' ')}"` : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
   return [keys.join(','), ...report.results.map((r) => keys.map((k) => cell(r[k])).join(','))].join('\n') + '\n';
 }
 
@@ -61,6 +65,7 @@ export function writeOutputs(dir: string, report: ScenarioReport, runs: RunOutpu
   };
   put('results.json', JSON.stringify(report, null, 2) + '\n');
   put('results.csv', resultsCsv(report));
+  if (report.results.length > 1) put('compare.svg', compareSvg(report.results, `${report.scenario} (seed ${report.seed}): policies compared`));
   for (const run of runs) {
     if (!run.timeline) continue;
     const p = run.result.policy;

@@ -49,6 +49,12 @@ export interface RunResult {
   invalid_actions: number;
   launch_stopped: string | null;
   simulated_s: number;
+  /** Guest-minutes with all of a guest's tasks stalled on memory (PSI full total). */
+  stall_full_guest_minutes: number;
+  /** Work the workloads completed (eatmem: page writes), summed over guests. */
+  work_done: number;
+  /** Per admitted guest, in launch order: seconds from its first launch request to the 'go'. */
+  admit_s: number[];
 }
 
 export interface RunOutput {
@@ -172,6 +178,8 @@ export class RunMetrics {
     let swapOut = sim.departed.swapOutKib;
     let ooms = sim.departed.oomKills;
     let stall = sim.departed.someMs;
+    let full = sim.departed.fullMs;
+    let work = sim.departed.workDone;
     let oomGuests = 0;
     for (const d of sim.domains.values()) {
       if (!d.guest) continue;
@@ -180,6 +188,8 @@ export class RunMetrics {
       swapOut += c.swapOutKib;
       ooms += c.oomKills;
       stall += c.someMs;
+      full += c.fullMs;
+      work += d.workload?.workDone?.() ?? 0;
       if (c.oomKills > 0) oomGuests++;
     }
     const waits = run.launches
@@ -209,6 +219,11 @@ export class RunMetrics {
       invalid_actions: this.invalid,
       launch_stopped: run.launchStopped,
       simulated_s: sim.nowMs / 1000,
+      stall_full_guest_minutes: round(full / 60_000, 2),
+      work_done: Math.round(work),
+      admit_s: run.launches
+        .filter((r) => r.outcome === 'admitted' && r.answeredAtMs !== null)
+        .map((r) => round(((r.answeredAtMs as number) - r.requestedAtMs) / 1000, 1)),
     };
   }
 }

@@ -105,6 +105,12 @@ const os = z.strictObject({
   kernel: size.default(12 * 1024),
   anon: size.default(24 * 1024),
   committed: size.default(72 * 1024),
+  /**
+   * Committed_AS counts the workload's commitments times this: > 1 over-states what it touches
+   * (runtimes that reserve heap up front), < 1 under-states it (MAP_NORESERVE arenas, memory
+   * the kernel does not account). 1: as Linux counts private writable mappings.
+   */
+  committed_scale: z.number().min(0).max(100).default(1),
   file_ws: size.default(16 * 1024),
   touch_rate: rate.default(256 / 1000),
   swap: size.default(1024 * 1024),

@@ -32,6 +32,8 @@ export interface Workload {
   advance(wallMs: number, runMs: number): void;
   /** The OOM killer killed its biggest process: its memory is gone; it restarts later. */
   kill(): void;
+  /** Work completed so far in the workload's own unit (eatmem: page writes); absent: not counted. */
+  workDone?(): number;
 }
 
 export const NO_DEMAND: Demand = Object.freeze({

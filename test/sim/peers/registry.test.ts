@@ -4,7 +4,7 @@ import { PEER_NAMES, createPeer, isPeerName, peerFactories } from '../../../src/
 
 describe('peer registry', () => {
   it('names every policy except xenballoond itself, once', () => {
-    const all: PolicyName[] = ['xenballoond', 'static', 'selfballoon', 'squeezed', 'qmemman', 'mom', 'proxmox'];
+    const all: PolicyName[] = ['xenballoond', 'static', 'selfballoon', 'selfballoon-kernel', 'squeezed', 'qmemman', 'mom', 'proxmox'];
     expect([...PEER_NAMES].sort()).toEqual(all.filter((n) => n !== 'xenballoond').sort());
     expect(Object.keys(peerFactories).sort()).toEqual([...PEER_NAMES].sort());
   });
@@ -27,6 +27,6 @@ describe('peer registry', () => {
 
   it('uses each system\'s own loop period', () => {
     const periods = Object.fromEntries(PEER_NAMES.map((n) => [n, createPeer(n).intervalMs]));
-    expect(periods).toMatchObject({ selfballoon: 1000, squeezed: 1000, qmemman: 100, mom: 5000, proxmox: 10000 });
+    expect(periods).toMatchObject({ selfballoon: 1000, 'selfballoon-kernel': 5000, squeezed: 1000, qmemman: 100, mom: 5000, proxmox: 10000 });
   });
 });
