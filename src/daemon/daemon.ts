@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Observation } from '../core/types.js';
+import { formatKib } from '../policy/units.js';
 import type { Hypervisor } from '../xen/hypervisor.js';
 import { Actuator } from './actuator.js';
 import {
@@ -13,6 +14,7 @@ import {
   type DomainStatus, type Explain, type Request, type Response, type Status,
 } from './control-protocol.js';
 import { errorResponse } from './control-server.js';
+import { EventLog } from './log-events.js';
 import { ConditionLog, type Logger } from './log.js';
 import type { DaemonMetrics } from './metrics.js';
 import { Observer, type DomainRecord } from './observer.js';
@@ -62,6 +64,7 @@ export class Daemon {
   readonly reservations = new ReservationBook();
   private readonly scheduler: StepScheduler;
   private readonly conditions: ConditionLog;
+  private readonly events: EventLog;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly startedAtMs: number;
@@ -89,6 +92,7 @@ export class Daemon {
     this.policyFiles = o.policyFiles;
     this.policyLoadedAtMs = this.startedAtMs;
     this.conditions = new ConditionLog(o.log);
+    this.events = new EventLog(o.log);
     this.firstStep = new Promise((resolve) => (this.firstStepDone = resolve));
     const intervalMs = o.decider.intervalMs;
     this.scheduler = new StepScheduler({
@@ -190,6 +194,7 @@ export class Daemon {
     if (!this.reservations.isEmpty) events.push(...this.reservations.afterDecision(decision.reservations, this.observer.domains.keys(), now));
     this.lastObs = obs;
     this.lastDecision = decision;
+    if (decision.explanation) this.events.step(decision.explanation, now, reasons.some((r) => r !== 'interval'));
     this.logReservationEvents(events);
     if (decision.actions.length) this.log.debug({ reasons, actions: decision.actions.length }, 'applying actions');
     const res = await this.actuator.apply(decision.actions, () => gen === this.gen);
@@ -355,7 +360,7 @@ export class Daemon {
           nowMs: this.now(),
           signal,
         });
-        this.log.info({ reservation: id, kib: req.kib, label: req.label }, `reservation ${id} of ${req.kib} KiB requested`);
+        this.log.info({ reservation: id, kib: req.kib, label: req.label }, `reservation ${id} of ${formatKib(req.kib)} requested${req.label ? ` (${req.label})` : ''}`);
         this.scheduler.urgent(`reservation:${id}`, `reservation ${id}`, true);
         const o = await outcome;
         if (!o.ok) return errorResponse(o.code, o.error);

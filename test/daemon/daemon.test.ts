@@ -7,15 +7,42 @@ import { FakeDecider, FakeHypervisor, FakeReports, FakeStore, waitFor } from './
 
 interface LogLine { level: number; msg: string; [k: string]: unknown }
 
+/** Top-level keys that occur more than once in a JSON object's text (JSON.parse keeps the last). */
+function duplicateKeys(json: string): string[] {
+  const seen = new Set<string>();
+  const dups: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      const str = json.slice(i + 1, j);
+      if (depth === 1 && json[j + 1] === ':') {
+        if (seen.has(str)) dups.push(str);
+        seen.add(str);
+      }
+      i = j;
+    } else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+  }
+  return dups;
+}
+
 function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: number; valueEvents?: boolean } = {}) {
   const lines: LogLine[] = [];
+  const raw: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as LogLine);
+      for (const l of chunk.toString().split('\n')) {
+        if (!l) continue;
+        raw.push(l);
+        lines.push(JSON.parse(l) as LogLine);
+      }
       cb();
     },
   });
-  const log = createLogger({ level: 'debug', destination: sink, pretty: false });
+  const log = createLogger({ level: 'debug', destination: sink, format: 'json' });
   const store = new FakeStore();
   store.valueEvents = opts.valueEvents ?? false;
   const hv = new FakeHypervisor();
@@ -32,7 +59,7 @@ function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: nu
     store, hypervisor: hv, reports, decider, policyFiles: ['test.yaml'], log, metrics, notifier: null,
     dryRun: opts.dryRun ?? false, stepTimeoutMs: opts.stepTimeoutMs,
   });
-  return { daemon, store, hv, reports, decider, metrics, lines };
+  return { daemon, store, hv, reports, decider, metrics, lines, raw };
 }
 
 let running: Daemon | null = null;
@@ -156,12 +183,15 @@ describe('Daemon (with fake ports)', () => {
     running = t.daemon;
     await t.daemon.start();
     t.store.set('/local/domain/1/data/xenballoon/report', 'need=450000');
-    await waitFor(() => t.lines.some((l) => l.msg === 'would set target'), 'dry-run log');
+    const wouldSet = (l: LogLine) => /^would set web 512M → 439M$/.test(l.msg);
+    await waitFor(() => t.lines.some(wouldSet), 'dry-run log');
     const steps = t.daemon.status().daemon.steps;
     await waitFor(() => t.daemon.status().daemon.steps >= steps + 3, 'more steps');
     expect(t.store.writes).toEqual([]);
     expect(t.hv.maxmemCalls).toEqual([]);
-    expect(t.lines.filter((l) => l.msg === 'would set target')).toHaveLength(1);
+    expect(t.lines.filter(wouldSet)).toHaveLength(1);
+    expect(t.lines.find(wouldSet)).toMatchObject({ domid: 1, domain: 'web', from_kib: 524288, to_kib: 450000, dry_run: true });
+    for (const line of t.raw) expect(duplicateKeys(line), line).toEqual([]);
   });
 
   it('a guest under pressure triggers a step before the next interval', async () => {

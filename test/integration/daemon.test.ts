@@ -190,7 +190,7 @@ describe('a stuck guest', () => {
       const x = await d.domain('stuck-1');
       return x?.flags.includes('stuck') ? x : undefined;
     });
-    expect(d.logs().some((l) => /stuck-1\) is stuck/.test(l.msg))).toBe(true);
+    expect(d.logs().some((l) => /^stuck-1 \(domain \d+\) is stuck$/.test(l.msg))).toBe(true);
     // It never moved: it still holds what it started with, and its target is left for it.
     expect(stuck.current_kib).toBeGreaterThanOrEqual(500 * MiB);
     const ex = await runCtl(['--control', rig.control, 'explain', 'stuck-1']);

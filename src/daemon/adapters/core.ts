@@ -128,6 +128,7 @@ export class CoreDecider implements Decider {
         return (domains ??= verdictsOf(r.explanation));
       },
       reservations,
+      explanation: r.explanation,
     };
   }
 }
