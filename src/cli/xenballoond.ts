@@ -17,7 +17,7 @@ import { XenStoreAdapter } from '../daemon/adapters/xenstore.js';
 import { DEFAULT_CONTROL_PATH } from '../daemon/control-protocol.js';
 import { ControlServer, ControlServerError } from '../daemon/control-server.js';
 import { Daemon } from '../daemon/daemon.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../daemon/log.js';
+import { createLogger, droppedLogLines, LOG_LEVELS, type LogLevel } from '../daemon/log.js';
 import { parseListenAddress } from '../daemon/listen-address.js';
 import type { MetricsServer } from '../daemon/metrics.js';
 import { createNotifier } from '../daemon/sd-notify.js';
@@ -122,7 +122,10 @@ await runMain('xenballoond', async () => {
     },
   });
 
-  if (metrics) metrics.beforeScrape = () => daemon.updateMetrics();
+  if (metrics) {
+    metrics.beforeScrape = () => daemon.updateMetrics();
+    metrics.droppedLogLines = () => droppedLogLines(log);
+  }
 
   let control: ControlServer;
   try {

@@ -235,6 +235,7 @@ export class Daemon {
       domid: d.domid, name: d.name, currentKib: d.current_kib, targetKib: d.target_kib, needKib: d.need_kib,
       minKib: d.min_kib, maxKib: d.max_kib, maxmemKib: d.maxmem_kib, stuck: d.flags.includes('stuck'),
       uncooperative: d.flags.includes('uncooperative'), reportAgeS: d.report_age_ms === null ? null : d.report_age_ms / 1000,
+      swapInKibS: d.swap_in_kib_s, pressureSomeAvg10: d.pressure_some_avg10,
     })));
     m.reservations.set({ state: 'pending' }, st.reservations.filter((r) => r.state === 'pending').length);
     m.reservations.set({ state: 'held' }, st.reservations.filter((r) => r.state === 'held').length);

@@ -97,12 +97,20 @@ describe('xenballoond on a simulated host', () => {
     const addr = line?.metrics as string;
     expect(addr).toMatch(/^127\.0\.0\.1:\d+$/);
     const body = await (await fetch(`http://${addr}/metrics`)).text();
-    expect(body).toMatch(/^xenballoond_host_total_kib 2097152$/m);
-    expect(body).toMatch(new RegExp(`^xenballoond_domain_target_kib\\{domid="${steady1}",name="steady-1"\\} \\d+$`, 'm'));
+    expect(body).toMatch(/^xenballoond_host_memory_bytes 2147483648$/m);
+    expect(body).toMatch(new RegExp(`^xenballoond_domain_target_bytes\\{domid="${steady1}",name="steady-1"\\} \\d+$`, 'm'));
+    expect(body).toMatch(/^xenballoond_build_info\{version="[^"]+",node="v\d+[^"]*"\} 1$/m);
+    expect(body).toMatch(/^xenballoond_action_failures_total\{kind="setMaxmem"\} 0$/m);
+    expect(body).toMatch(/^xenballoond_log_lines_dropped_total 0$/m);
+    // Base units only, `_total` only on counters, process metrics under their standard names.
+    const names = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1] as string, type: m[2] as string }));
+    expect(names.filter((n) => /_kib$/.test(n.name))).toEqual([]);
+    expect(names.filter((n) => n.type !== 'counter' && /_total$/.test(n.name))).toEqual([]);
+    expect(names.some((n) => n.name.startsWith('xenballoond_process_'))).toBe(false);
     expect(body).toMatch(/^xenballoond_steps_total \d+$/m);
     expect(body).toMatch(/^xenballoond_actions_total\{kind="setTarget"\} \d+$/m);
     expect(body).toMatch(/^xenballoond_step_duration_seconds_count \d+$/m);
-    expect(body).toMatch(/^xenballoond_process_resident_memory_bytes \d+/m);
+    expect(body).toMatch(/^process_resident_memory_bytes \d+/m);
   });
 
   it('refuses to start without xenstored, in one line', async () => {

@@ -22,7 +22,7 @@ describe('xenballoond logging to a full device', () => {
       '--control', rig.control, '--policy', rig.policy, '--log-level', 'debug', '--log-format', 'journal',
     ], { stdio: ['ignore', full, 'pipe'] });
     closeSync(full);
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     let exited: number | string | null = null;
     child.once('exit', (code, sig) => (exited = code ?? sig));
     rig.cleanups.push(async () => {
