@@ -3,18 +3,17 @@
  * table, one row per domain (the paper's Figure 1 columns), under a host line.
  */
 import type { Explain, Status } from '../daemon/control-protocol.js';
+import { formatKib } from '../policy/units.js';
 
-/** KiB -> "1234M" (MiB, rounded), as xl prints memory; "-" for unknown. */
+/** KiB -> an xl-style size ("512M", "1.5G"); "-" for unknown. */
 export function mib(kib: number | null): string {
-  if (kib === null) return '-';
-  return `${Math.round(kib / 1024)}M`;
+  return kib === null ? '-' : formatKib(kib);
 }
 
 function rate(kibS: number | null): string {
   if (kibS === null) return '-';
   if (kibS === 0) return '0';
-  const m = kibS / 1024;
-  return m >= 10 ? `${Math.round(m)}M/s` : `${m.toFixed(1)}M/s`;
+  return `${formatKib(Math.round(kibS * 10) / 10)}/s`;
 }
 
 function pct(p: number | null): string {

@@ -175,7 +175,7 @@ function toJson(plan: Plan, policy: Policy): unknown {
 function table(plan: Plan, policy: Policy): string {
   const e: Explanation = plan.result.explanation;
   const h = e.host;
-  const mib = (kib: number | null) => (kib === null ? '-' : String(Math.round(kib / 1024)));
+  const mib = (kib: number | null) => (kib === null ? '-' : formatKib(kib));
   const lines: string[] = [];
   lines.push(`policy: ${policy.sources.join(', ') || '(built-in defaults)'}`);
   if (plan.settleMs !== null) lines.push(`settled after ${plan.steps} step(s), ${plan.settleMs / 1000} s`);
@@ -205,7 +205,6 @@ function table(plan: Plan, policy: Policy): string {
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   for (const r of rows) lines.push(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
-  lines.push('(sizes in MiB)');
   for (const r of e.reservations) lines.push(`reservation ${r.id} (${formatKib(r.kib)}): ${r.state}${r.reason ? ` — ${r.reason}` : ''}`);
   return lines.join('\n') + '\n';
 }
