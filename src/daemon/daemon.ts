@@ -14,6 +14,7 @@ import {
   type DomainStatus, type Explain, type Request, type Response, type Status,
 } from './control-protocol.js';
 import { errorResponse } from './control-server.js';
+import { snapshotFromObservation } from './host-snapshot.js';
 import { EventLog } from './log-events.js';
 import { ConditionLog, type Logger } from './log.js';
 import type { DaemonMetrics } from './metrics.js';
@@ -381,6 +382,11 @@ export class Daemon {
       case 'reload': {
         const r = await this.reload();
         return r.ok ? { ok: true, policy_files: r.files } : errorResponse('invalid-policy', r.error);
+      }
+      case 'snapshot': {
+        if (!this.lastObs) return errorResponse('not-found', 'no control step has completed yet; try again in a second');
+        const snapshot = snapshotFromObservation(this.lastObs, this.now(), (domid) => this.observer.domains.get(domid)?.raw ?? null);
+        return { ok: true, snapshot, policy: this.o.decider.policyYaml?.() ?? null, policy_files: this.policyFiles };
       }
     }
   }

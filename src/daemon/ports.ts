@@ -82,6 +82,8 @@ export interface Decision {
 export interface Decider {
   readonly intervalMs: number;
   decide(obs: Observation, nowMs: number): Decision;
+  /** The policy in force as one policy file (YAML), for snapshots; absent in fakes. */
+  policyYaml?(): string;
 }
 
 /** Raw report values as read from a domain's xenstore keys (null = node absent). */

@@ -93,6 +93,28 @@ describe('xenballoond on a simulated host', () => {
     expect(missing.stderr).toMatch(/no domain named or numbered 'no-such-domain'/);
   });
 
+  it('writes a snapshot of the live host that plan reads, and answers capacity from it', async () => {
+    const snap = await runCtl(['--control', rig.control, 'snapshot', '--policy-out', join(rig.dir, 'daemon-policy.yaml')]);
+    expect(snap.code).toBe(0);
+    const file = join(rig.dir, 'host.json');
+    await writeFile(file, snap.stdout);
+    const s = JSON.parse(snap.stdout) as { host: { total_kib: number }; domains: { name: string; report?: unknown }[] };
+    expect(s.host.total_kib).toBe(2048 * MiB);
+    expect(s.domains.find((x) => x.name === 'steady-1')?.report).toBeDefined();
+    const check = await runCtl(['policy', 'check', join(rig.dir, 'daemon-policy.yaml')]);
+    expect(check.code).toBe(0);
+    const plan = await runCtl(['plan', file, '--policy', join(rig.dir, 'daemon-policy.yaml'), '--json']);
+    expect(plan.stderr).toBe('');
+    expect(plan.code).toBe(0);
+    expect((JSON.parse(plan.stdout) as { domains: { name: string; managed: boolean }[] }).domains.find((x) => x.name === 'steady-1')?.managed).toBe(true);
+    const fromFile = await runCtl(['capacity', '--snapshot', file, '--policy', join(rig.dir, 'daemon-policy.yaml'), '--json']);
+    expect(fromFile.code).toBe(0);
+    expect(JSON.parse(fromFile.stdout)).toMatchObject({ free_now_kib: expect.any(Number), largest_kib: expect.any(Number) });
+    const live = await runCtl(['--control', rig.control, 'capacity', '256M']);
+    expect(live.code).toBe(0);
+    expect(live.stdout).toMatch(/^free now: +\S+\nafter shrinking: +\S+, .*\nat the floors: +\S+ .*\na 256M domain /);
+  });
+
   it('serves Prometheus metrics on the --metrics address', async () => {
     const line = d.logs().find((l) => /xenballoond started/.test(l.msg));
     const addr = line?.metrics as string;
@@ -145,7 +167,7 @@ describe('xenballoond on a simulated host', () => {
     const bad = await runCtl(['--control', rig.control, 'reserve', '3G']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-    expect(bad.stderr).toMatch(/minimums of running domains leave only .*; 3 GiB requested/);
+    expect(bad.stderr).toMatch(/minimums of running domains leave only .*; 3G requested/);
   });
 
   it('launches a domain through a reservation and releases it once the domain holds its memory', async () => {

@@ -6,6 +6,7 @@
 import { initialState, step, type CoreState, type DomainExplanation, type Explanation } from '../../core/index.js';
 import type { Observation } from '../../core/types.js';
 import { formatKib, type Policy } from '../../policy/index.js';
+import { policyAsYaml } from '../../policy/show.js';
 import type { Decider, Decision, DomainVerdict, ReservationVerdict } from '../ports.js';
 
 const m = (kib: number | null): string => (kib === null ? '?' : formatKib(kib));
@@ -103,6 +104,10 @@ export class CoreDecider implements Decider {
 
   get intervalMs(): number {
     return this.policy.intervalMs;
+  }
+
+  policyYaml(): string {
+    return policyAsYaml(this.policy);
   }
 
   /** A new policy; the core's memory of each domain (history, rate limits, stuck) is kept. */
