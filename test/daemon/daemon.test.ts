@@ -194,6 +194,22 @@ describe('Daemon (with fake ports)', () => {
     for (const line of t.raw) expect(duplicateKeys(line), line).toEqual([]);
   });
 
+  it('logs once when memory runs short and a guest comes under pressure, from the core\'s explanation', async () => {
+    const t = setup();
+    running = t.daemon;
+    const host = { totalKib: 2 << 20, reserveKib: 65536, reservedKib: 0, needsKib: 3 << 20, allocatableKib: (3 << 20) - 741376, shortKib: 741376, overcommitted: false };
+    const web = {
+      domid: 1, name: 'web', managed: true, flags: ['pressure', 'pressure:psi'], newTargetKib: 145408, targetKib: 145408, needKib: 409600,
+      rates: { swapInKibps: 91136, majorFaultsPs: 0, refaultKibps: 0, psiSome: 1, spanMs: 1000 },
+    };
+    t.decider.explanation = { atMs: 0, intervalMs: 50, host, domains: [web], reservations: [] } as unknown as NonNullable<typeof t.decider.explanation>;
+    await t.daemon.start();
+    await waitFor(() => t.daemon.status().daemon.steps >= 5, 'five steps');
+    const events = t.lines.filter((l) => typeof l.event === 'string');
+    expect(events.map((l) => [l.level, l.event])).toEqual([[40, 'shortage-start'], [40, 'pressure-start']]);
+    expect(events[1]?.msg).toBe('web (domain 1) is under memory pressure: PSI some 100%, swap-in 89M/s; target 142M, need 400M; memory is short by 724M');
+  });
+
   it('a guest under pressure triggers a step before the next interval', async () => {
     const t = setup({ intervalMs: 60_000 }); // regular steps would take a minute
     running = t.daemon;
