@@ -178,7 +178,7 @@ await runMain('xenballoond', async () => {
   await daemon.start();
   const st = daemon.status();
   log.info({
-    pid: process.pid, hypervisor: hypervisor.version, xenstore: values.xenstore ?? 'default', control: controlPath,
+    hypervisor: hypervisor.version, xenstore: values.xenstore ?? 'default', control: controlPath,
     metrics: metricsServer?.address ?? null, policy: policySource.files, dryRun: values['dry-run'], intervalMs: daemon.intervalMs,
     domains: st.domains.length,
   }, `xenballoond started: ${st.domains.length} domains, interval ${daemon.intervalMs} ms${values['dry-run'] ? ', dry run' : ''}`);

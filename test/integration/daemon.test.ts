@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { duplicateKeys } from '../helpers/json.js';
 import { hasLibsystemd, NotifySocket } from '../helpers/notify-socket.js';
 import { ctlPath, daemonPath, MAX_SHRINK_PER_STEP_KIB, MiB, Rig, runCtl, settled, waitFor, type Daemon } from './harness.js';
 
@@ -134,6 +135,12 @@ describe('xenballoond on a simulated host', () => {
     expect(body).toMatch(/^xenballoond_actions_total\{kind="setTarget"\} \d+$/m);
     expect(body).toMatch(/^xenballoond_step_duration_seconds_count \d+$/m);
     expect(body).toMatch(/^process_resident_memory_bytes \d+/m);
+  });
+
+  it('logs JSON lines in which no key appears twice', () => {
+    const lines = d.proc.out().split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.some((l) => l.includes("xenballoond started"))).toBe(true);
+    for (const line of lines) expect(duplicateKeys(line), line).toEqual([]);
   });
 
   it('refuses to start without xenstored, in one line', async () => {
