@@ -232,6 +232,7 @@ export class Daemon {
       totalKib: st.host.total_kib, freeKib: st.host.free_kib, scrubKib: st.host.scrub_kib,
       outstandingKib: st.host.outstanding_kib, reservedKib: st.host.reserved_kib,
     });
+    m.hostShort.set((this.lastDecision?.explanation?.host.shortKib ?? 0) * 1024);
     m.setDomains(st.domains.map((d) => ({
       domid: d.domid, name: d.name, currentKib: d.current_kib, targetKib: d.target_kib, needKib: d.need_kib,
       minKib: d.min_kib, maxKib: d.max_kib, maxmemKib: d.maxmem_kib, stuck: d.flags.includes('stuck'),

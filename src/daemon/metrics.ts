@@ -71,6 +71,8 @@ export class DaemonMetrics {
   readonly reservations: Gauge<'state'>;
   readonly reconnects: Counter;
   readonly logLinesDropped: Counter;
+  /** How much more guests need than can be shared (the core's `short`); 0 when they fit. */
+  readonly hostShort: Gauge;
   private loggedDrops = 0;
   private labelled = new Map<number, string>();
   /** Called before each scrape, to set the gauges from the daemon's latest view. */
@@ -125,6 +127,7 @@ export class DaemonMetrics {
     for (const state of RESERVATION_STATES) this.reservations.set({ state }, 0);
     this.reconnects = new Counter({ name: 'xenballoond_xenstore_reconnects_total', help: 'Xenstore connections re-established', registers: r });
     this.logLinesDropped = new Counter({ name: 'xenballoond_log_lines_dropped_total', help: 'Log lines lost because the log destination failed (full disk, closed pipe)', registers: r });
+    this.hostShort = g('xenballoond_host_short_bytes', 'Memory guests need beyond what the host can share (0 when every need is met), bytes');
     const info = new Gauge({ name: 'xenballoond_build_info', help: 'Always 1; the labels say which xenballoond and Node run', labelNames: ['version', 'node'], registers: r });
     info.set({ version: VERSION, node: process.version }, 1);
   }

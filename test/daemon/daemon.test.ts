@@ -188,6 +188,8 @@ describe('Daemon (with fake ports)', () => {
     const events = t.lines.filter((l) => typeof l.event === 'string');
     expect(events.map((l) => [l.level, l.event])).toEqual([[40, 'shortage-start'], [40, 'pressure-start']]);
     expect(events[1]?.msg).toBe('web (domain 1) is under memory pressure: PSI some 100%, swap-in 89M/s; target 142M, need 400M; memory is short by 724M');
+    t.daemon.updateMetrics();
+    expect(await t.metrics.registry.getSingleMetricAsString('xenballoond_host_short_bytes')).toMatch(/^xenballoond_host_short_bytes 759169024$/m);
   });
 
   it('a guest under pressure triggers a step before the next interval', async () => {

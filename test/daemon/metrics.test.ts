@@ -23,6 +23,7 @@ describe('metrics', () => {
     expect(body).toMatch(/^xenballoond_bad_reports_total\{reason="too_large"\} 0$/m);
     expect(body).toMatch(/^xenballoond_reservations\{state="held"\} 0$/m);
     expect(body).toMatch(/^xenballoond_log_lines_dropped_total 3$/m);
+    expect(body).toMatch(/^xenballoond_host_short_bytes 0$/m);
     expect(body).toMatch(/^xenballoond_build_info\{version="\d+\.\d+\.\d+[^"]*",node="v\d+[^"]*"\} 1$/m);
     expect(body).toMatch(/^process_resident_memory_bytes \d+/m);
     const types = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => ({ name: x[1] as string, type: x[2] as string }));
