@@ -3,18 +3,17 @@
  * table, one row per domain (the paper's Figure 1 columns), under a host line.
  */
 import type { Explain, Status } from '../daemon/control-protocol.js';
+import { formatKib } from '../policy/units.js';
 
-/** KiB -> "1234M" (MiB, rounded), as xl prints memory; "-" for unknown. */
+/** KiB -> an xl-style size ("512M", "1.5G"); "-" for unknown. */
 export function mib(kib: number | null): string {
-  if (kib === null) return '-';
-  return `${Math.round(kib / 1024)}M`;
+  return kib === null ? '-' : formatKib(kib);
 }
 
 function rate(kibS: number | null): string {
   if (kibS === null) return '-';
   if (kibS === 0) return '0';
-  const m = kibS / 1024;
-  return m >= 10 ? `${Math.round(m)}M/s` : `${m.toFixed(1)}M/s`;
+  return `${formatKib(Math.round(kibS * 10) / 10)}/s`;
 }
 
 function pct(p: number | null): string {
@@ -73,18 +72,72 @@ export function daemonLine(st: Status): string {
   return parts.join('  ');
 }
 
-export function domainTable(st: Status): string[] {
-  const cols: Column[] = [
+/** `top -s` keys: the column to sort domains by (numbers largest first, names A-Z). */
+export const SORT_KEYS = ['id', 'name', 'current', 'target', 'need', 'min', 'max', 'weight', 'swapin', 'psi'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+type DomainRow = Status['domains'][number];
+const SORT_VALUE: Record<Exclude<SortKey, 'id' | 'name'>, (d: DomainRow) => number | null> = {
+  current: (d) => d.current_kib,
+  target: (d) => d.target_kib,
+  need: (d) => d.need_kib,
+  min: (d) => d.min_kib,
+  max: (d) => d.max_kib,
+  weight: (d) => d.weight,
+  swapin: (d) => d.swap_in_kib_s,
+  psi: (d) => d.pressure_some_avg10,
+};
+
+export function sortDomains(domains: readonly DomainRow[], key: SortKey): DomainRow[] {
+  const list = [...domains];
+  if (key === 'id') return list.sort((a, b) => a.domid - b.domid);
+  if (key === 'name') return list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.domid - b.domid));
+  const v = SORT_VALUE[key];
+  // Unknown values (null) last; ties by domid, so rows do not jump between refreshes.
+  return list.sort((a, b) => (v(b) ?? -Infinity) - (v(a) ?? -Infinity) || a.domid - b.domid);
+}
+
+/** Columns given up first when the terminal is narrow (NAME, ID, CURRENT, TARGET stay). */
+const DROP_ORDER = ['WEIGHT', 'MIN', 'MAX', 'SWAPIN', 'PSI', 'NEED', 'FLAGS'];
+
+export interface TableOptions {
+  sort?: SortKey;
+  /** Terminal width: columns are dropped (DROP_ORDER), then lines cut, to fit. */
+  width?: number;
+}
+
+export function domainTable(st: Status, opts: TableOptions = {}): string[] {
+  let cols: Column[] = [
     { head: 'NAME', align: 'l' }, { head: 'ID', align: 'r' }, { head: 'CURRENT', align: 'r' }, { head: 'TARGET', align: 'r' },
     { head: 'NEED', align: 'r' }, { head: 'MIN', align: 'r' }, { head: 'MAX', align: 'r' }, { head: 'WEIGHT', align: 'r' },
     { head: 'SWAPIN', align: 'r' }, { head: 'PSI', align: 'r' }, { head: 'FLAGS', align: 'l' },
   ];
-  const rows = st.domains.map((d) => [
+  let rows = sortDomains(st.domains, opts.sort ?? 'id').map((d) => [
     d.name, String(d.domid), mib(d.current_kib), mib(d.target_kib), mib(d.need_kib), mib(d.min_kib), mib(d.max_kib),
     d.weight === null ? '-' : String(d.weight), rate(d.swap_in_kib_s), pct(d.pressure_some_avg10),
     [...(d.managed ? [] : ['unmanaged']), ...d.flags].join(',') || '-',
   ]);
-  return table(cols, rows);
+  if (opts.sort && opts.sort !== 'id') {
+    const i = { name: 0, current: 2, target: 3, need: 4, min: 5, max: 6, weight: 7, swapin: 8, psi: 9 }[opts.sort];
+    cols = cols.map((c, j) => (j === i ? { ...c, head: c.head + (opts.sort === 'name' ? '↑' : '↓') } : c));
+  }
+  let lines = table(cols, rows);
+  const width = opts.width;
+  if (width === undefined) return lines;
+  for (const drop of DROP_ORDER) {
+    if (Math.max(...lines.map((l) => l.length)) <= width) break;
+    const i = cols.findIndex((c) => c.head.replace(/[↑↓]$/, '') === drop);
+    if (i < 0) continue;
+    cols = cols.filter((_, j) => j !== i);
+    rows = rows.map((r) => r.filter((_, j) => j !== i));
+    lines = table(cols, rows);
+  }
+  return lines.map((l) => fit(l, width));
+}
+
+/** Cuts a line to `width` characters (a terminal would wrap it and break the table). */
+export function fit(line: string, width: number): string {
+  return line.length <= width ? line : line.slice(0, Math.max(0, width - 1)) + '…';
 }
 
 export function reservationLines(st: Status): string[] {
@@ -100,8 +153,9 @@ export function reservationLines(st: Status): string[] {
   return table(cols, rows);
 }
 
-export function renderStatus(st: Status): string {
-  const lines = [hostLine(st), daemonLine(st), '', ...domainTable(st)];
+export function renderStatus(st: Status, opts: TableOptions = {}): string {
+  const head = [hostLine(st), daemonLine(st)].map((l) => (opts.width === undefined ? l : fit(l, opts.width)));
+  const lines = [...head, '', ...domainTable(st, opts)];
   const res = reservationLines(st);
   if (res.length) lines.push('', ...res);
   if (st.daemon.last_error && st.daemon.step_failures > 0) lines.push('', `last error: ${st.daemon.last_error}`);

@@ -28,6 +28,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   xenstored: () => import('./commands/xenstored.js'),
   policy: () => import('./commands/policy.js'),
   plan: () => import('./commands/plan.js'),
+  capacity: () => import('./commands/capacity.js'),
+  snapshot: () => import('./commands/snapshot.js'),
 };
 
 /** Help is the one place every command is loaded: for its one-line summary. */

@@ -17,7 +17,7 @@ import { XenStoreAdapter } from '../daemon/adapters/xenstore.js';
 import { DEFAULT_CONTROL_PATH } from '../daemon/control-protocol.js';
 import { ControlServer, ControlServerError } from '../daemon/control-server.js';
 import { Daemon } from '../daemon/daemon.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../daemon/log.js';
+import { createLogger, droppedLogLines, LOG_LEVELS, type LogLevel } from '../daemon/log.js';
 import { parseListenAddress } from '../daemon/listen-address.js';
 import type { MetricsServer } from '../daemon/metrics.js';
 import { createNotifier } from '../daemon/sd-notify.js';
@@ -41,8 +41,9 @@ memory by need, minimums, weights and limits from the policy, and sets balloon t
   --metrics ADDR:PORT    serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464)
   --dry-run              decide and log, but write nothing
   --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default info)
-  --log-format json|pretty
-                         default: pretty on a terminal, JSON lines otherwise
+  --log-format journal|json|pretty
+                         default: journal when stdout is the systemd journal (syslog
+                         priorities, readable lines), pretty on a terminal, JSON lines otherwise
 
 Signals: SIGHUP reloads the policy (an invalid one is refused, the old one kept); SIGTERM
 finishes the writes in flight and exits. See docs/operations.md.
@@ -79,7 +80,7 @@ await runMain('xenballoond', async () => {
   const level = values['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new UserError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`, 2);
   const fmt = values['log-format'];
-  if (fmt !== undefined && fmt !== 'json' && fmt !== 'pretty') throw new UserError('--log-format must be json or pretty', 2);
+  if (fmt !== undefined && fmt !== 'json' && fmt !== 'pretty' && fmt !== 'journal') throw new UserError('--log-format must be journal, json or pretty', 2);
   const hvSpec = parseHypervisorSpec(values.hypervisor);
   const controlPath = values.control ?? DEFAULT_CONTROL_PATH;
   const metricsAddr = values.metrics === undefined ? null : parseListenAddress(values.metrics);
@@ -90,7 +91,7 @@ await runMain('xenballoond', async () => {
     throw new UserError('must run as root: xenballoond talks to xenstored and the hypervisor and owns /run/xenballoond (start it with systemctl, or sudo)');
   }
 
-  const log = createLogger({ level, ...(fmt === undefined ? {} : { pretty: fmt === 'pretty' }) });
+  const log = createLogger({ level, ...(fmt === undefined ? {} : { format: fmt }) });
   const policySource = loadPolicySource(values.policy ?? DEFAULT_POLICY_FILE, values.policy === undefined);
 
   const hypervisor: Hypervisor = await openHypervisor(hvSpec);
@@ -121,7 +122,10 @@ await runMain('xenballoond', async () => {
     },
   });
 
-  if (metrics) metrics.beforeScrape = () => daemon.updateMetrics();
+  if (metrics) {
+    metrics.beforeScrape = () => daemon.updateMetrics();
+    metrics.droppedLogLines = () => droppedLogLines(log);
+  }
 
   let control: ControlServer;
   try {
@@ -174,7 +178,7 @@ await runMain('xenballoond', async () => {
   await daemon.start();
   const st = daemon.status();
   log.info({
-    pid: process.pid, hypervisor: hypervisor.version, xenstore: values.xenstore ?? 'default', control: controlPath,
+    hypervisor: hypervisor.version, xenstore: values.xenstore ?? 'default', control: controlPath,
     metrics: metricsServer?.address ?? null, policy: policySource.files, dryRun: values['dry-run'], intervalMs: daemon.intervalMs,
     domains: st.domains.length,
   }, `xenballoond started: ${st.domains.length} domains, interval ${daemon.intervalMs} ms${values['dry-run'] ? ', dry run' : ''}`);

@@ -6,6 +6,7 @@
  */
 import type { Action } from '../core/types.js';
 import type { Hypervisor } from '../xen/hypervisor.js';
+import { formatKib } from '../policy/units.js';
 import type { ConditionLog, Logger } from './log.js';
 import type { DaemonMetrics } from './metrics.js';
 import { DOMAIN_KEYS, domainPath, type DomainRecord } from './observer.js';
@@ -32,6 +33,20 @@ export interface ActuatorOptions {
 }
 
 class DomainGone extends Error {}
+
+/** How a domain is named in messages: its name, else "domain 7". */
+export function domainLabel(domid: number, name: string | null): string {
+  return name ?? `domain ${domid}`;
+}
+
+const size = (kib: number | null): string => (kib === null ? 'none' : formatKib(kib));
+
+/** "web-1's target to 120M" — what an action was about, for messages. */
+function actionText(a: Action, name: string | null): string {
+  const who = domainLabel(a.domid, name);
+  if (a.kind === 'flag') return `${who}'s ${a.flag} flag`;
+  return `${who}'s ${a.kind === 'setTarget' ? 'target' : 'maxmem'} to ${size(a.kib)}`;
+}
 
 function isGoneError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
@@ -66,21 +81,25 @@ export class Actuator {
         } else {
           res.skipped++;
         }
-        this.o.conditions.clear(`dom:${a.domid}:act:${a.kind}`, `${a.kind} on domain ${a.domid} works again`);
+        this.o.conditions.clear(`dom:${a.domid}:act:${a.kind}`, `setting ${actionText(a, this.nameOf(a.domid))} works again`, { domid: a.domid });
       } catch (err) {
         if (isGoneError(err) || !this.o.domains.has(a.domid)) {
           res.vanished.push(a.domid);
-          this.o.log.debug({ domid: a.domid, action: a.kind }, `domain ${a.domid} vanished before ${a.kind}`);
+          this.o.log.debug({ domid: a.domid, action: a.kind }, `domain ${a.domid} went away before ${a.kind}`);
           continue;
         }
         res.failed++;
         this.o.metrics?.actionFailures.inc({ kind: a.kind });
-        this.o.conditions.raise(`dom:${a.domid}:act:${a.kind}`, 'error', `${a.kind} on domain ${a.domid} failed: ${(err as Error).message}`, {
-          domid: a.domid, action: a,
+        this.o.conditions.raise(`dom:${a.domid}:act:${a.kind}`, 'error', `could not set ${actionText(a, this.nameOf(a.domid))}: ${(err as Error).message}`, {
+          domid: a.domid, domain: this.nameOf(a.domid), action: a.kind, ...('kib' in a ? { to_kib: a.kib } : {}),
         });
       }
     }
     return res;
+  }
+
+  private nameOf(domid: number): string | null {
+    return this.o.domains.get(domid)?.name ?? null;
   }
 
   private async applyOne(a: Action): Promise<boolean> {
@@ -90,18 +109,23 @@ export class Actuator {
     if (!Number.isSafeInteger(a.kib) || a.kib <= 0) {
       throw new Error(`refusing to apply ${a.kind} with a bad size ${String(a.kib)} KiB (a bug: please report)`);
     }
+    const who = domainLabel(a.domid, rec.name);
     if (a.kind === 'setTarget') {
       if (rec.targetKib === a.kib) return false;
-      if (this.o.dryRun) return this.dry(`setTarget:${a.domid}`, a.kib, { domid: a.domid, name: rec.name, from: rec.targetKib, to: a.kib }, 'would set target');
+      const fields = { domid: a.domid, domain: rec.name, action: a.kind, from_kib: rec.targetKib, to_kib: a.kib };
+      const change = `${size(rec.targetKib)} → ${size(a.kib)}`;
+      if (this.o.dryRun) return this.dry(`setTarget:${a.domid}`, a.kib, fields, `would set ${who} ${change}`);
       await this.writeTarget(rec, a.kib);
-      this.o.log.debug({ domid: a.domid, name: rec.name, from: rec.targetKib, to: a.kib }, 'target set');
+      this.o.log.debug(fields, `set ${who} ${change}`);
       rec.targetKib = a.kib;
       return true;
     }
     if (rec.info.maxKib === a.kib) return false;
-    if (this.o.dryRun) return this.dry(`setMaxmem:${a.domid}`, a.kib, { domid: a.domid, name: rec.name, from: rec.info.maxKib, to: a.kib }, 'would set maxmem');
+    const fields = { domid: a.domid, domain: rec.name, action: a.kind, from_kib: rec.info.maxKib, to_kib: a.kib };
+    const change = `${size(rec.info.maxKib)} → ${size(a.kib)}`;
+    if (this.o.dryRun) return this.dry(`setMaxmem:${a.domid}`, a.kib, fields, `would set ${who}'s maxmem ${change}`);
     await this.o.hypervisor.setMaxmem(a.domid, a.kib);
-    this.o.log.debug({ domid: a.domid, name: rec.name, from: rec.info.maxKib, to: a.kib }, 'maxmem set');
+    this.o.log.debug(fields, `set ${who}'s maxmem ${change}`);
     rec.info = { ...rec.info, maxKib: a.kib };
     return true;
   }
@@ -129,10 +153,10 @@ export class Actuator {
     if (on) {
       if (!set) this.flags.set(rec.domid, (set = new Set()));
       set.add(flag);
-      this.o.log.warn({ domid: rec.domid, name: rec.name, flag }, `domain ${rec.domid}${rec.name ? ` (${rec.name})` : ''} is ${flag}`);
+      this.o.log.warn({ domid: rec.domid, domain: rec.name, flag }, `${domainLabel(rec.domid, rec.name)} (domain ${rec.domid}) is ${flag}`);
     } else {
       set?.delete(flag);
-      this.o.log.info({ domid: rec.domid, name: rec.name, flag }, `domain ${rec.domid}${rec.name ? ` (${rec.name})` : ''} is no longer ${flag}`);
+      this.o.log.info({ domid: rec.domid, domain: rec.name, flag }, `${domainLabel(rec.domid, rec.name)} (domain ${rec.domid}) is no longer ${flag}`);
     }
     return true;
   }
@@ -140,7 +164,7 @@ export class Actuator {
   private dry(key: string, value: number, fields: Record<string, unknown>, msg: string): boolean {
     if (this.dryLogged.get(key) !== value) {
       this.dryLogged.set(key, value);
-      this.o.log.info({ dryRun: true, ...fields }, msg);
+      this.o.log.info({ dry_run: true, ...fields }, msg);
     }
     return false;
   }

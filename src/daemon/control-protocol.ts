@@ -5,6 +5,7 @@
  * validates what it receives with them, so the two cannot drift apart.
  */
 import { z } from 'zod';
+import { SnapshotSchema } from '../core/snapshot.js';
 
 export const PROTOCOL_VERSION = 1;
 /** A request line longer than this closes the connection (the socket is root-only, but still). */
@@ -39,6 +40,8 @@ export const RequestSchema = z.discriminatedUnion('op', [
     timeout_ms: ms.max(3_600_000).optional(),
   }),
   z.object({ op: z.literal('reload') }),
+  /** The host as the daemon last saw it, as a snapshot (docs/snapshot.md), with its policy. */
+  z.object({ op: z.literal('snapshot') }),
 ]);
 export type Request = z.infer<typeof RequestSchema>;
 
@@ -147,6 +150,13 @@ export const ResponseSchemas = {
   reserve: z.object({ ok: z.literal(true), reservation: ReservationGrantSchema }),
   release: z.object({ ok: z.literal(true), id: z.string(), domid: z.number().int().nullable() }),
   reload: z.object({ ok: z.literal(true), policy_files: z.array(z.string()) }),
+  snapshot: z.object({
+    ok: z.literal(true),
+    snapshot: SnapshotSchema,
+    /** The policy in force, as one policy file (YAML, its own units): what `plan` needs to agree. */
+    policy: z.string().nullable(),
+    policy_files: z.array(z.string()),
+  }),
 } as const;
 
 export type ResponseFor<Op extends Request['op']> = z.infer<(typeof ResponseSchemas)[Op]>;

@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Observation } from '../core/types.js';
+import { formatKib } from '../policy/units.js';
 import type { Hypervisor } from '../xen/hypervisor.js';
 import { Actuator } from './actuator.js';
 import {
@@ -13,6 +14,8 @@ import {
   type DomainStatus, type Explain, type Request, type Response, type Status,
 } from './control-protocol.js';
 import { errorResponse } from './control-server.js';
+import { snapshotFromObservation } from './host-snapshot.js';
+import { EventLog } from './log-events.js';
 import { ConditionLog, type Logger } from './log.js';
 import type { DaemonMetrics } from './metrics.js';
 import { Observer, type DomainRecord } from './observer.js';
@@ -62,6 +65,7 @@ export class Daemon {
   readonly reservations = new ReservationBook();
   private readonly scheduler: StepScheduler;
   private readonly conditions: ConditionLog;
+  private readonly events: EventLog;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly startedAtMs: number;
@@ -89,6 +93,7 @@ export class Daemon {
     this.policyFiles = o.policyFiles;
     this.policyLoadedAtMs = this.startedAtMs;
     this.conditions = new ConditionLog(o.log);
+    this.events = new EventLog(o.log);
     this.firstStep = new Promise((resolve) => (this.firstStepDone = resolve));
     const intervalMs = o.decider.intervalMs;
     this.scheduler = new StepScheduler({
@@ -190,6 +195,7 @@ export class Daemon {
     if (!this.reservations.isEmpty) events.push(...this.reservations.afterDecision(decision.reservations, this.observer.domains.keys(), now));
     this.lastObs = obs;
     this.lastDecision = decision;
+    if (decision.explanation) this.events.step(decision.explanation, now, reasons.some((r) => r !== 'interval'));
     this.logReservationEvents(events);
     if (decision.actions.length) this.log.debug({ reasons, actions: decision.actions.length }, 'applying actions');
     const res = await this.actuator.apply(decision.actions, () => gen === this.gen);
@@ -226,10 +232,12 @@ export class Daemon {
       totalKib: st.host.total_kib, freeKib: st.host.free_kib, scrubKib: st.host.scrub_kib,
       outstandingKib: st.host.outstanding_kib, reservedKib: st.host.reserved_kib,
     });
+    m.hostShort.set((this.lastDecision?.explanation?.host.shortKib ?? 0) * 1024);
     m.setDomains(st.domains.map((d) => ({
       domid: d.domid, name: d.name, currentKib: d.current_kib, targetKib: d.target_kib, needKib: d.need_kib,
       minKib: d.min_kib, maxKib: d.max_kib, maxmemKib: d.maxmem_kib, stuck: d.flags.includes('stuck'),
       uncooperative: d.flags.includes('uncooperative'), reportAgeS: d.report_age_ms === null ? null : d.report_age_ms / 1000,
+      swapInKibS: d.swap_in_kib_s, pressureSomeAvg10: d.pressure_some_avg10,
     })));
     m.reservations.set({ state: 'pending' }, st.reservations.filter((r) => r.state === 'pending').length);
     m.reservations.set({ state: 'held' }, st.reservations.filter((r) => r.state === 'held').length);
@@ -356,7 +364,7 @@ export class Daemon {
           nowMs: this.now(),
           signal,
         });
-        this.log.info({ reservation: id, kib: req.kib, label: req.label }, `reservation ${id} of ${req.kib} KiB requested`);
+        this.log.info({ reservation: id, kib: req.kib, label: req.label }, `reservation ${id} of ${formatKib(req.kib)} requested${req.label ? ` (${req.label})` : ''}`);
         this.scheduler.urgent(`reservation:${id}`, `reservation ${id}`, true);
         const o = await outcome;
         if (!o.ok) return errorResponse(o.code, o.error);
@@ -376,6 +384,11 @@ export class Daemon {
       case 'reload': {
         const r = await this.reload();
         return r.ok ? { ok: true, policy_files: r.files } : errorResponse('invalid-policy', r.error);
+      }
+      case 'snapshot': {
+        if (!this.lastObs) return errorResponse('not-found', 'no control step has completed yet; try again in a second');
+        const snapshot = snapshotFromObservation(this.lastObs, this.now(), (domid) => this.observer.domains.get(domid)?.raw ?? null);
+        return { ok: true, snapshot, policy: this.o.decider.policyYaml?.() ?? null, policy_files: this.policyFiles };
       }
     }
   }

@@ -391,7 +391,7 @@ export class Observer {
       this.o.reports.forget(domid);
       this.o.conditions.forget(`dom:${domid}:`);
       this.o.onGone?.(domid);
-      this.o.log.info({ domid, name: rec.name }, `domain ${domid}${rec.name ? ` (${rec.name})` : ''} is gone`);
+      this.o.log.info({ domid, domain: rec.name }, `${rec.name ?? `domain ${domid}`} (domain ${domid}) is gone`);
       if (rec.watched) {
         for (const sub of WATCHED_PATHS) {
           await this.o.store.unwatch(domainPath(domid, sub), watchToken(domid, sub)).catch(() => undefined);

@@ -3,6 +3,7 @@
  * binding, the hypervisor (src/xen/hypervisor.ts), the decision core and the report parsers are
  * adapted to these in src/daemon/adapters/, so the shell can be tested with in-memory fakes.
  */
+import type { Explanation } from '../core/explain.js';
 import type { Action, Observation } from '../core/types.js';
 import type { GuestReport } from '../report/types.js';
 import type { XenstoreNodeOps } from '../xen/xenstore-types.js';
@@ -73,12 +74,16 @@ export interface Decision {
   actions: Action[];
   domains: Map<number, DomainVerdict>;
   reservations: Map<string, ReservationVerdict>;
+  /** The core's own explanation (for the shortage and pressure log lines); absent in fakes. */
+  explanation?: Explanation;
 }
 
 /** The decision core with its state and policy (src/core behind an adapter). */
 export interface Decider {
   readonly intervalMs: number;
   decide(obs: Observation, nowMs: number): Decision;
+  /** The policy in force as one policy file (YAML), for snapshots; absent in fakes. */
+  policyYaml?(): string;
 }
 
 /** Raw report values as read from a domain's xenstore keys (null = node absent). */

@@ -1,8 +1,8 @@
 /**
  * Human units in policy files and on the command line, converted to the program's units (KiB,
  * KiB/s, fractions, milliseconds). Sizes follow xl: the suffixes K, M, G, T are binary (1024),
- * with an optional "B" or "iB" ("512M", "512MiB" and "512MB" are all 512 MiB). A bare number is
- * refused rather than guessed (xl reads it as MiB, Xen's tools as KiB, people as bytes).
+ * with an optional "B" or "iB" ("512M", "512MiB" and "512MB" are all 512 MiB), and a bare number
+ * is MiB, as xl reads it: one rule for the CLI, policy files, scenarios and the guest tools.
  *
  * The multiplication itself is done by the `bytes` package; this module only fixes the grammar
  * so that `bytes`' lenient fallbacks (it reads "512M" as 512 bytes) can never be reached.
@@ -24,22 +24,26 @@ const PER_SECOND_RE = /^(\d+(?:\.\d+)?)\s*\/\s*s$/;
 /** Largest size we accept: 64 TiB in KiB, far above any Xen host, far below 2^53. */
 export const MAX_SIZE_KIB = 64 * 1024 ** 3;
 
-const SIZE_HINT = 'use a number with K, M, G or T (binary, as xl reads them), e.g. 512M or 1.5G';
+const SIZE_HINT = 'use a number with K, M, G or T (binary, as xl reads them; a bare number is MiB), e.g. 512M or 1.5G';
 
-/** "512M" -> 524288 (KiB). Accepts the number 0 (a size of nothing needs no unit). */
+/**
+ * "512M" -> 524288 (KiB). A bare number is MiB, as xl reads `memory=` and `xl mem-set` (and as
+ * the guest tools read their options): "512" and 512 are 512 MiB, 0 is nothing.
+ */
 export function parseSizeKib(input: string | number): number {
   if (input === 0 || input === '0') return 0;
-  if (typeof input === 'number') throw new UnitError(`size ${input} has no unit: ${SIZE_HINT}`);
-  const text = input.trim();
-  const m = SIZE_RE.exec(text);
-  if (!m) {
-    if (/^\d+(\.\d+)?$/.test(text)) throw new UnitError(`size '${input}' has no unit: ${SIZE_HINT}`);
-    throw new UnitError(`invalid size '${input}': ${SIZE_HINT}`);
+  const text = String(input).trim();
+  let kib: number;
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    kib = Math.round(Number(text) * 1024);
+  } else {
+    const m = SIZE_RE.exec(text);
+    if (!m) throw new UnitError(`invalid size '${input}': ${SIZE_HINT}`);
+    const [, num, unit] = m as unknown as [string, string, string];
+    const byteCount = bytes.parse(`${num}${unit.toLowerCase()}b`);
+    if (byteCount === null || !Number.isFinite(byteCount)) throw new UnitError(`invalid size '${input}': ${SIZE_HINT}`);
+    kib = Math.round(byteCount / 1024);
   }
-  const [, num, unit] = m as unknown as [string, string, string];
-  const byteCount = bytes.parse(`${num}${unit.toLowerCase()}b`);
-  if (byteCount === null || !Number.isFinite(byteCount)) throw new UnitError(`invalid size '${input}': ${SIZE_HINT}`);
-  const kib = Math.round(byteCount / 1024);
   if (kib > MAX_SIZE_KIB) throw new UnitError(`size '${input}' is larger than 64T`);
   return kib;
 }
@@ -91,10 +95,24 @@ export function parseDurationMs(input: string | number): number {
   return Math.round(Number(num) * (DURATION_MS[unit] ?? NaN));
 }
 
-/** 307200 -> "300 MiB": for messages and tables. */
+const SIZE_UNITS: readonly [string, number][] = [['T', 1024 ** 3], ['G', 1024 ** 2], ['M', 1024], ['K', 1]];
+
+/**
+ * KiB -> an xl-style size for people: 145408 -> "142M", 1572864 -> "1.5G", 0 -> "0". At most
+ * three significant digits (two decimals below 10, one below 100), trailing zeros dropped; what
+ * it prints is a size every command reads back (parseSizeKib).
+ */
 export function formatKib(kib: number): string {
   if (!Number.isFinite(kib)) return String(kib);
-  const sign = kib < 0 ? '-' : '';
-  const text = bytes.format(Math.abs(kib) * 1024, { decimalPlaces: 1, unitSeparator: ' ' }) ?? `${kib} KiB`;
-  return sign + text.replace(/^(\S+) ([KMGTP])B$/, '$1 $2iB').replace(/ B$/, ' bytes');
+  if (kib < 0) return '-' + formatKib(-kib);
+  if (kib === 0) return '0';
+  const [unit, factor] = SIZE_UNITS.find(([, f]) => kib >= f) ?? ['K', 1];
+  const v = kib / factor;
+  const text = v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+  return (text.includes('.') ? text.replace(/\.?0+$/, '') : text) + unit;
+}
+
+/** KiB/s -> "64M/s". */
+export function formatRateKib(kibPerS: number): string {
+  return `${formatKib(kibPerS)}/s`;
 }

@@ -11,13 +11,16 @@ export const PAGE_KIB = 4;
 
 const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)([bB]?)\s*$/;
 
-/** `512M`, `1G`, `4096K`, `1.5GB` -> KiB (a bare number is KiB, as in xenstore). */
+/**
+ * `512M`, `1G`, `4096K`, `1.5GB` -> KiB. A bare number is MiB, as xl reads it (the same rule as
+ * policy files, the CLI and the guest tools: src/policy/units.ts).
+ */
 export function parseSizeKib(text: string | number): number {
-  if (typeof text === 'number') return checkFinite(text, String(text));
+  if (typeof text === 'number') return checkFinite(text, String(text)) * KIB_PER_MIB;
   const m = SIZE_RE.exec(text);
   if (!m) throw new Error(`'${text}' is not a size (use e.g. 512M, 1G, 4096K)`);
   const unit = (m[2] ?? '').toUpperCase();
-  if (unit === '') return checkFinite(Number(m[1]), text);
+  if (unit === '') return checkFinite(Number(m[1]), text) * KIB_PER_MIB;
   const parsed = bytes.parse(`${m[1]}${unit}B`);
   if (parsed === null) throw new Error(`'${text}' is not a size (use e.g. 512M, 1G, 4096K)`);
   return parsed / 1024;

@@ -34,8 +34,8 @@ describe('xenballoonctl policy check', () => {
     expect(r.status).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual([
-      `${bad}:2:12: host.reserve: invalid size 'lots': use a number with K, M, G or T (binary, as xl reads them), e.g. 512M or 1.5G`,
-      `${bad}:4:8: defaults.min: min (2 GiB) is above max (1 GiB)`,
+      `${bad}:2:12: host.reserve: invalid size 'lots': use a number with K, M, G or T (binary, as xl reads them; a bare number is MiB), e.g. 512M or 1.5G`,
+      `${bad}:4:8: defaults.min: min (2G) is above max (1G)`,
       `${bad}:6:3: unknown key 'wieght' in defaults (did you mean 'weight'?)`,
       `${bad}:9:19: domains[0].rate.down: invalid rate '64M': use a size per second, e.g. 64M/s`,
     ]);
@@ -62,9 +62,28 @@ describe('xenballoonctl policy check', () => {
 
   it('shows a domain\'s effective settings', () => {
     const p = file('rules.yaml', 'domains:\n  - match: { name: "db-*" }\n    weight: 400\n');
-    const r = run('policy', 'show', p, '--domain', 'db-1');
+    const r = run('policy', 'show', p, '--domain', 'db-1', '--json');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).weight).toBe(400);
+    const text = run('policy', 'show', p, '--domain', 'db-1');
+    expect(text.stdout).toMatch(/^weight: 400$/m);
+    expect(text.stdout).toMatch(/^min: 64M$/m);
+  });
+
+  it('shows the merged policy in its own units, as a file that reads back the same', () => {
+    const p = file('units.yaml', 'host:\n  reserve: 5%\ndefaults:\n  rate: { down: 32M/s }\n  hysteresis: 8M\ndomains:\n  - match: { name: "db-*" }\n    min: 1.5G\n');
+    const r = run('policy', 'show', p);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}reserve: 5%$/m);
+    expect(r.stdout).toMatch(/^ {4}down: 32M\/s$/m);
+    expect(r.stdout).toMatch(/^ {4}min: 1.5G$/m);
+    expect(r.stdout).not.toMatch(/\b\d{5,}\b/); // no raw KiB or ms
+    const again = file('again.yaml', r.stdout);
+    const a = JSON.parse(run('policy', 'show', p, '--json').stdout) as { sources?: unknown };
+    const b = JSON.parse(run('policy', 'show', again, '--json').stdout) as { sources?: unknown };
+    delete a.sources;
+    delete b.sources;
+    expect(b).toEqual(a);
   });
 });
 

@@ -89,7 +89,7 @@ describe('xenballoonctl simulate', () => {
     expect(bad.stderr).toMatch(/--peer-floor takes a size/);
     const table = run('--scenario', short, '--no-files');
     expect(table.status).toBe(0);
-    expect(table.stdout).toMatch(/^short \(seed 1, 3 simulated minutes\)\npolicy\s+admitted\s+OOM kills\s+swap-in MiB/);
+    expect(table.stdout).toMatch(/^short \(seed 1, 3 simulated minutes\)\npolicy\s+admitted\s+OOM kills\s+swap-in\s+pressure/);
     expect(table.stdout).toMatch(/\nxenballoond\s+\d+/);
   });
 });

@@ -116,7 +116,7 @@ describe('impossible requests (squeezed d)', () => {
     h.tick();
     const r = h.last?.explanation.reservations[0];
     expect(r?.state).toBe('impossible');
-    expect(r?.reason).toMatch(/^minimums of running domains leave only [\d.]+ [MG]iB; 1\.4 GiB requested$/);
+    expect(r?.reason).toMatch(/^minimums of running domains leave only [\d.]+[MG]; 1\.37G requested$/);
   });
 
   it('a reservation that fits only at the floors is pending, not impossible', () => {

@@ -129,7 +129,7 @@ describe('reservations', () => {
     expect(fits?.state).toBe('pending');
     expect(fits?.reason).toMatch(/^freeing memory: shrinking 2 domain\(s\)/);
     expect(huge?.state).toBe('impossible');
-    expect(huge?.reason).toMatch(/leave only .* after 600 MiB reserved earlier; 900 MiB requested$/);
+    expect(huge?.reason).toMatch(/leave only .* after 600M reserved earlier; 900M requested$/);
     expect(r.actions.filter((a) => a.kind === 'setTarget').length).toBe(2);
   });
 

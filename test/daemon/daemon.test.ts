@@ -3,19 +3,26 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger } from '../../src/daemon/log.js';
 import { DaemonMetrics } from '../../src/daemon/metrics.js';
+import { duplicateKeys } from '../helpers/json.js';
 import { FakeDecider, FakeHypervisor, FakeReports, FakeStore, waitFor } from './fakes.js';
 
 interface LogLine { level: number; msg: string; [k: string]: unknown }
 
+
 function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: number; valueEvents?: boolean } = {}) {
   const lines: LogLine[] = [];
+  const raw: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as LogLine);
+      for (const l of chunk.toString().split('\n')) {
+        if (!l) continue;
+        raw.push(l);
+        lines.push(JSON.parse(l) as LogLine);
+      }
       cb();
     },
   });
-  const log = createLogger({ level: 'debug', destination: sink, pretty: false });
+  const log = createLogger({ level: 'debug', destination: sink, format: 'json' });
   const store = new FakeStore();
   store.valueEvents = opts.valueEvents ?? false;
   const hv = new FakeHypervisor();
@@ -32,7 +39,7 @@ function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: nu
     store, hypervisor: hv, reports, decider, policyFiles: ['test.yaml'], log, metrics, notifier: null,
     dryRun: opts.dryRun ?? false, stepTimeoutMs: opts.stepTimeoutMs,
   });
-  return { daemon, store, hv, reports, decider, metrics, lines };
+  return { daemon, store, hv, reports, decider, metrics, lines, raw };
 }
 
 let running: Daemon | null = null;
@@ -157,12 +164,33 @@ describe('Daemon (with fake ports)', () => {
     running = t.daemon;
     await t.daemon.start();
     t.store.set('/local/domain/1/data/xenballoon/report', 'need=450000');
-    await waitFor(() => t.lines.some((l) => l.msg === 'would set target'), 'dry-run log');
+    const wouldSet = (l: LogLine) => /^would set web 512M → 439M$/.test(l.msg);
+    await waitFor(() => t.lines.some(wouldSet), 'dry-run log');
     const steps = t.daemon.status().daemon.steps;
     await waitFor(() => t.daemon.status().daemon.steps >= steps + 3, 'more steps');
     expect(t.store.writes).toEqual([]);
     expect(t.hv.maxmemCalls).toEqual([]);
-    expect(t.lines.filter((l) => l.msg === 'would set target')).toHaveLength(1);
+    expect(t.lines.filter(wouldSet)).toHaveLength(1);
+    expect(t.lines.find(wouldSet)).toMatchObject({ domid: 1, domain: 'web', from_kib: 524288, to_kib: 450000, dry_run: true });
+    for (const line of t.raw) expect(duplicateKeys(line), line).toEqual([]);
+  });
+
+  it('logs once when memory runs short and a guest comes under pressure, from the core\'s explanation', async () => {
+    const t = setup();
+    running = t.daemon;
+    const host = { totalKib: 2 << 20, reserveKib: 65536, reservedKib: 0, needsKib: 3 << 20, allocatableKib: (3 << 20) - 741376, shortKib: 741376, overcommitted: false };
+    const web = {
+      domid: 1, name: 'web', managed: true, flags: ['pressure', 'pressure:psi'], newTargetKib: 145408, targetKib: 145408, needKib: 409600,
+      rates: { swapInKibps: 91136, majorFaultsPs: 0, refaultKibps: 0, psiSome: 1, spanMs: 1000 },
+    };
+    t.decider.explanation = { atMs: 0, intervalMs: 50, host, domains: [web], reservations: [] } as unknown as NonNullable<typeof t.decider.explanation>;
+    await t.daemon.start();
+    await waitFor(() => t.daemon.status().daemon.steps >= 5, 'five steps');
+    const events = t.lines.filter((l) => typeof l.event === 'string');
+    expect(events.map((l) => [l.level, l.event])).toEqual([[40, 'shortage-start'], [40, 'pressure-start']]);
+    expect(events[1]?.msg).toBe('web (domain 1) is under memory pressure: PSI some 100%, swap-in 89M/s; target 142M, need 400M; memory is short by 724M');
+    t.daemon.updateMetrics();
+    expect(await t.metrics.registry.getSingleMetricAsString('xenballoond_host_short_bytes')).toMatch(/^xenballoond_host_short_bytes 759169024$/m);
   });
 
   it('a guest under pressure triggers a step before the next interval', async () => {

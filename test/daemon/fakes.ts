@@ -249,6 +249,8 @@ export class FakeDecider implements Decider {
   /** Extra actions to return once (then cleared). */
   extra: Action[] = [];
   throwNext: Error | null = null;
+  /** The core's explanation to hand the daemon with each decision (for its event log lines). */
+  explanation: Decision['explanation'];
 
   decide(obs: Observation): Decision {
     this.observations.push(obs);
@@ -274,7 +276,7 @@ export class FakeDecider implements Decider {
         free -= r.kib;
       } else reservations.set(r.id, { state: 'pending', reason: `${free} KiB free` });
     }
-    return { actions, domains, reservations };
+    return { actions, domains, reservations, ...(this.explanation ? { explanation: this.explanation } : {}) };
   }
 }
 

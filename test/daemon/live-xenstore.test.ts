@@ -38,7 +38,7 @@ afterEach(async () => {
 
 async function setup(xsd: XenstoredProcess, intervalMs = 50) {
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  const log = createLogger({ level: 'debug', destination: sink, pretty: false });
+  const log = createLogger({ level: 'debug', destination: sink, format: 'json' });
   const store = await XenStoreAdapter.open(xsd.socket, 5_000);
   const hv = new FakeHypervisor();
   hv.add(0, 1024 * 1024, 1024 * 1024);

@@ -26,7 +26,7 @@ async function setup() {
       cb();
     },
   });
-  const log = createLogger({ level: 'debug', destination: sink, pretty: false });
+  const log = createLogger({ level: 'debug', destination: sink, format: 'json' });
   const store = new FakeStore();
   store.valueEvents = true;
   const hv = new FakeHypervisor();

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { duplicateKeys } from '../helpers/json.js';
 import { hasLibsystemd, NotifySocket } from '../helpers/notify-socket.js';
 import { ctlPath, daemonPath, MAX_SHRINK_PER_STEP_KIB, MiB, Rig, runCtl, settled, waitFor, type Daemon } from './harness.js';
 
@@ -78,18 +79,41 @@ describe('xenballoond on a simulated host', () => {
     expect(st.domains.find((x) => x.name === 'steady-1')).toMatchObject({
       domid: steady1, current_kib: expect.any(Number), target_kib: expect.any(Number), need_kib: expect.any(Number), managed: true,
     });
-    const top = await runCtl(['--control', rig.control, 'top', '--iterations', '2', '--delay', '200ms']);
+    const top = await runCtl(['--control', rig.control, 'top', '-n', '2', '-d', '0.2', '-s', 'current']);
     expect(top.code).toBe(0);
-    expect(top.stdout.match(/^host: total 2048M {2}free \d+M .*reserved \d+M/gm)).toHaveLength(2);
-    expect(top.stdout).toMatch(/^NAME +ID +CURRENT +TARGET +NEED +MIN +MAX +WEIGHT +SWAPIN +PSI +FLAGS$/m);
-    expect(top.stdout).toMatch(/^steady-1 +\d+ +\d+M +\d+M +\d+M +\d+M +1024M +100 /m);
+    const size = '\\d+(\\.\\d+)?[KMG]';
+    expect(top.stdout.match(new RegExp(`^host: total 2G {2}free ${size} .*reserved (0|${size})`, 'gm'))).toHaveLength(2);
+    expect(top.stdout).toMatch(/^NAME +ID +CURRENT↓ +TARGET +NEED +MIN +MAX +WEIGHT +SWAPIN +PSI +FLAGS$/m);
+    expect(top.stdout).toMatch(new RegExp(`^steady-1 +\\d+ +${size} +${size} +${size} +${size} +1G +100 `, 'm'));
     const ex = await runCtl(['--control', rig.control, 'explain', 'steady-1']);
     expect(ex.code).toBe(0);
-    expect(ex.stdout).toMatch(/^steady-1 \(domain \d+\): current \d+M, target \d+M, need \d+M/);
-    expect(ex.stdout).toMatch(/need: \d+(\.\d+)? MiB \(committed_as/);
+    expect(ex.stdout).toMatch(/^steady-1 \(domain \d+\): current \d+(\.\d+)?M, target \d+(\.\d+)?M, need \d+(\.\d+)?M/);
+    expect(ex.stdout).toMatch(/need: \d+(\.\d+)?M \(committed_as/);
     const missing = await runCtl(['--control', rig.control, 'explain', 'no-such-domain']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/no domain named or numbered 'no-such-domain'/);
+  });
+
+  it('writes a snapshot of the live host that plan reads, and answers capacity from it', async () => {
+    const snap = await runCtl(['--control', rig.control, 'snapshot', '--policy-out', join(rig.dir, 'daemon-policy.yaml')]);
+    expect(snap.code).toBe(0);
+    const file = join(rig.dir, 'host.json');
+    await writeFile(file, snap.stdout);
+    const s = JSON.parse(snap.stdout) as { host: { total_kib: number }; domains: { name: string; report?: unknown }[] };
+    expect(s.host.total_kib).toBe(2048 * MiB);
+    expect(s.domains.find((x) => x.name === 'steady-1')?.report).toBeDefined();
+    const check = await runCtl(['policy', 'check', join(rig.dir, 'daemon-policy.yaml')]);
+    expect(check.code).toBe(0);
+    const plan = await runCtl(['plan', file, '--policy', join(rig.dir, 'daemon-policy.yaml'), '--json']);
+    expect(plan.stderr).toBe('');
+    expect(plan.code).toBe(0);
+    expect((JSON.parse(plan.stdout) as { domains: { name: string; managed: boolean }[] }).domains.find((x) => x.name === 'steady-1')?.managed).toBe(true);
+    const fromFile = await runCtl(['capacity', '--snapshot', file, '--policy', join(rig.dir, 'daemon-policy.yaml'), '--json']);
+    expect(fromFile.code).toBe(0);
+    expect(JSON.parse(fromFile.stdout)).toMatchObject({ free_now_kib: expect.any(Number), largest_kib: expect.any(Number) });
+    const live = await runCtl(['--control', rig.control, 'capacity', '256M']);
+    expect(live.code).toBe(0);
+    expect(live.stdout).toMatch(/^free now: +\S+\nafter shrinking: +\S+, .*\nat the floors: +\S+ .*\na 256M domain /);
   });
 
   it('serves Prometheus metrics on the --metrics address', async () => {
@@ -97,12 +121,26 @@ describe('xenballoond on a simulated host', () => {
     const addr = line?.metrics as string;
     expect(addr).toMatch(/^127\.0\.0\.1:\d+$/);
     const body = await (await fetch(`http://${addr}/metrics`)).text();
-    expect(body).toMatch(/^xenballoond_host_total_kib 2097152$/m);
-    expect(body).toMatch(new RegExp(`^xenballoond_domain_target_kib\\{domid="${steady1}",name="steady-1"\\} \\d+$`, 'm'));
+    expect(body).toMatch(/^xenballoond_host_memory_bytes 2147483648$/m);
+    expect(body).toMatch(new RegExp(`^xenballoond_domain_target_bytes\\{domid="${steady1}",name="steady-1"\\} \\d+$`, 'm'));
+    expect(body).toMatch(/^xenballoond_build_info\{version="[^"]+",node="v\d+[^"]*"\} 1$/m);
+    expect(body).toMatch(/^xenballoond_action_failures_total\{kind="setMaxmem"\} 0$/m);
+    expect(body).toMatch(/^xenballoond_log_lines_dropped_total 0$/m);
+    // Base units only, `_total` only on counters, process metrics under their standard names.
+    const names = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1] as string, type: m[2] as string }));
+    expect(names.filter((n) => /_kib$/.test(n.name))).toEqual([]);
+    expect(names.filter((n) => n.type !== 'counter' && /_total$/.test(n.name))).toEqual([]);
+    expect(names.some((n) => n.name.startsWith('xenballoond_process_'))).toBe(false);
     expect(body).toMatch(/^xenballoond_steps_total \d+$/m);
     expect(body).toMatch(/^xenballoond_actions_total\{kind="setTarget"\} \d+$/m);
     expect(body).toMatch(/^xenballoond_step_duration_seconds_count \d+$/m);
-    expect(body).toMatch(/^xenballoond_process_resident_memory_bytes \d+/m);
+    expect(body).toMatch(/^process_resident_memory_bytes \d+/m);
+  });
+
+  it('logs JSON lines in which no key appears twice', () => {
+    const lines = d.proc.out().split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.some((l) => l.includes("xenballoond started"))).toBe(true);
+    for (const line of lines) expect(duplicateKeys(line), line).toEqual([]);
   });
 
   it('refuses to start without xenstored, in one line', async () => {
@@ -136,7 +174,7 @@ describe('xenballoond on a simulated host', () => {
     const bad = await runCtl(['--control', rig.control, 'reserve', '3G']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-    expect(bad.stderr).toMatch(/minimums of running domains leave only .*; 3 GiB requested/);
+    expect(bad.stderr).toMatch(/minimums of running domains leave only .*; 3G requested/);
   });
 
   it('launches a domain through a reservation and releases it once the domain holds its memory', async () => {
@@ -190,7 +228,7 @@ describe('a stuck guest', () => {
       const x = await d.domain('stuck-1');
       return x?.flags.includes('stuck') ? x : undefined;
     });
-    expect(d.logs().some((l) => /stuck-1\) is stuck/.test(l.msg))).toBe(true);
+    expect(d.logs().some((l) => /^stuck-1 \(domain \d+\) is stuck$/.test(l.msg))).toBe(true);
     // It never moved: it still holds what it started with, and its target is left for it.
     expect(stuck.current_kib).toBeGreaterThanOrEqual(500 * MiB);
     const ex = await runCtl(['--control', rig.control, 'explain', 'stuck-1']);

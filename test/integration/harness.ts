@@ -80,7 +80,8 @@ export class Daemon {
    * after each write): exact, where sampling xenstore could miss a value on a loaded machine.
    */
   targetWrites(domid: number): { from: number | null; to: number }[] {
-    return this.logs().filter((l) => l.msg === 'target set' && l.domid === domid).map((l) => ({ from: l.from as number | null, to: l.to as number }));
+    return this.logs().filter((l) => l.action === 'setTarget' && l.dry_run === undefined && l.domid === domid)
+      .map((l) => ({ from: l.from_kib as number | null, to: l.to_kib as number }));
   }
 
   async status(): Promise<Status> {

@@ -45,9 +45,9 @@ describe('policy errors point at file:line:col', () => {
   });
 
   it('reports min > max within a mapping, and against the defaults', () => {
-    expect(issuesOf('defaults:\n  min: 2G\n  max: 1G\n')).toEqual(['p.yaml:2:8: defaults.min: min (2 GiB) is above max (1 GiB)']);
+    expect(issuesOf('defaults:\n  min: 2G\n  max: 1G\n')).toEqual(['p.yaml:2:8: defaults.min: min (2G) is above max (1G)']);
     expect(issuesOf('defaults:\n  max: 1G\ndomains:\n  - match: { name: big }\n    min: 2G\n')).toEqual([
-      'p.yaml:5:10: domains[0].min: min (2 GiB) is above max (1 GiB) (from defaults)',
+      'p.yaml:5:10: domains[0].min: min (2G) is above max (1G) (from defaults)',
     ]);
   });
 

@@ -60,7 +60,7 @@ describe('XenballoondController', () => {
     const id = c.requestLaunch({ memoryKib: 1800 * MiB, maxmemKib: 2048 * MiB, name: 'huge' }, obs, 0);
     const status = c.launchStatus(id, obs, 0);
     expect(status.state).toBe('fail');
-    expect(status.state === 'fail' && status.reason).toMatch(/^minimums of running domains leave only .*; 1\.8 GiB requested$/);
+    expect(status.state === 'fail' && status.reason).toMatch(/^minimums of running domains leave only .*; 1\.76G requested$/);
     expect(c.reservations()).toEqual([]);
   });
 

@@ -3,9 +3,10 @@
  * for a host written down as a snapshot (docs/snapshot.md). No I/O besides reading the files.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { initialState, step, type Explanation, type StepResult } from '../../core/index.js';
+import type { Explanation, StepResult } from '../../core/index.js';
 import { observationFromSnapshot, SnapshotSchema } from '../../core/snapshot.js';
-import type { Action, Observation } from '../../core/types.js';
+import type { Observation } from '../../core/types.js';
+import { once, runUntil } from '../../plan/settle.js';
 import { defaultPolicy, formatKib, loadPolicy, PolicyError, type Policy } from '../../policy/index.js';
 import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
@@ -50,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   const snapshot = readSnapshot(file);
   const { observation, nowMs, rejected } = observationFromSnapshot(snapshot);
   for (const r of rejected) process.stderr.write(`plan: dom${r.domid} (${r.name}): report ignored, as the daemon would: ${r.reason}\n`);
-  const plan = values.settle ? settle(observation, policy, nowMs) : once(observation, policy, nowMs);
+  const plan = values.settle ? settle(observation, policy, nowMs) : { ...once(observation, policy, nowMs), settleMs: null };
   if (values.json) {
     process.stdout.write(JSON.stringify(toJson(plan, policy)) + '\n');
   } else {
@@ -59,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-function readPolicy(path: string | undefined): Policy {
+export function readPolicy(path: string | undefined): Policy {
   try {
     if (path !== undefined) return loadPolicy(path);
     return existsSync(INSTALLED_POLICY) ? loadPolicy(INSTALLED_POLICY) : defaultPolicy();
@@ -72,7 +73,7 @@ function readPolicy(path: string | undefined): Policy {
   }
 }
 
-function readSnapshot(file: string) {
+export function readSnapshot(file: string) {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -95,58 +96,9 @@ function readSnapshot(file: string) {
   return result.data;
 }
 
-function once(observation: Observation, policy: Policy, nowMs: number): Plan {
-  return { result: step(initialState(), observation, policy, nowMs), steps: 1, settleMs: null, observation };
-}
-
-/** Repeat steps, guests obeying at once, until a step changes nothing (at most an hour). */
 function settle(start: Observation, policy: Policy, nowMs: number): Plan {
-  let obs = start;
-  let state = initialState();
-  let now = nowMs;
-  let result = step(state, obs, policy, now);
-  let steps = 1;
-  const limit = Math.max(1, Math.ceil(3_600_000 / policy.intervalMs));
-  while (steps < limit) {
-    const next = obey(obs, result.actions, now);
-    if (result.actions.length === 0 && next.host.freeKib === obs.host.freeKib) break;
-    obs = next;
-    state = result.state;
-    now += policy.intervalMs;
-    result = step(state, obs, policy, now);
-    steps++;
-  }
-  return { result, steps, settleMs: now - nowMs, observation: obs };
-}
-
-function obey(obs: Observation, actions: Action[], now: number): Observation {
-  const domains = obs.domains.map((d) => ({ ...d }));
-  const byId = new Map(domains.map((d) => [d.domid, d]));
-  for (const a of actions) {
-    const d = byId.get(a.domid);
-    if (!d || a.kind === 'flag') continue;
-    if (a.kind === 'setTarget') d.targetKib = a.kib;
-    else d.maxmemKib = a.kib;
-  }
-  let moved = 0;
-  for (const d of domains) {
-    if (d.targetKib === null || d.dying || d.shutdown) continue;
-    const goal = Math.min(d.targetKib + d.videoramKib, d.maxmemKib);
-    const grew = goal - d.currentKib;
-    moved += grew;
-    d.currentKib = goal;
-    // Its report is as fresh as it was; its kernel now sees the new size.
-    if (d.report && d.reportAtMs !== null) {
-      const total = d.report.mem.totalKib;
-      d.report = {
-        ...d.report,
-        mem: { ...d.report.mem, totalKib: total === null ? null : Math.max(0, total + grew) },
-        balloonCurrentKib: d.report.balloonCurrentKib === null ? null : goal - d.videoramKib,
-      };
-      d.reportAtMs = now + 1;
-    }
-  }
-  return { ...obs, domains, host: { ...obs.host, freeKib: Math.max(0, obs.host.freeKib - moved) } };
+  const r = runUntil(start, policy, nowMs);
+  return { result: r.result, steps: r.steps, settleMs: r.elapsedMs, observation: r.observation };
 }
 
 function toJson(plan: Plan, policy: Policy): unknown {
@@ -175,7 +127,7 @@ function toJson(plan: Plan, policy: Policy): unknown {
 function table(plan: Plan, policy: Policy): string {
   const e: Explanation = plan.result.explanation;
   const h = e.host;
-  const mib = (kib: number | null) => (kib === null ? '-' : String(Math.round(kib / 1024)));
+  const mib = (kib: number | null) => (kib === null ? '-' : formatKib(kib));
   const lines: string[] = [];
   lines.push(`policy: ${policy.sources.join(', ') || '(built-in defaults)'}`);
   if (plan.settleMs !== null) lines.push(`settled after ${plan.steps} step(s), ${plan.settleMs / 1000} s`);
@@ -205,7 +157,6 @@ function table(plan: Plan, policy: Policy): string {
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   for (const r of rows) lines.push(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
-  lines.push('(sizes in MiB)');
   for (const r of e.reservations) lines.push(`reservation ${r.id} (${formatKib(r.kib)}): ${r.state}${r.reason ? ` — ${r.reason}` : ''}`);
   return lines.join('\n') + '\n';
 }

@@ -3,23 +3,27 @@
  * file with its sibling policy.d/, or a directory holding policy.yaml and policy.d/). Exit 0
  * when all are valid; otherwise print every problem as `file:line:col: message` on stderr and
  * exit 1.
- * `xenballoonctl policy show [FILE] [--domain NAME|DOMID]`: the merged policy, or one domain's
- * effective settings, as JSON (sizes in KiB, durations in ms).
+ * `xenballoonctl policy show [FILE] [--domain NAME|DOMID] [--json]`: the merged policy, or one
+ * domain's effective settings, in the policy file's own units (YAML); --json gives the program's
+ * internal form (sizes in KiB, durations in ms).
  */
 import { defaultPolicy, loadPolicy, PolicyError, policyFiles, settingsFor, type Policy } from '../../policy/index.js';
+import { humanSettings, policyAsYaml } from '../../policy/show.js';
+import { stringify } from 'yaml';
 import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
 
 export const summary = 'check policy files (file:line:col errors), or show the merged policy';
 
 const USAGE = `usage: xenballoonctl policy check FILE...
-       xenballoonctl policy show [FILE] [--domain NAME|DOMID]
+       xenballoonctl policy show [FILE] [--domain NAME|DOMID] [--json]
 
 check  Validates each FILE as xenballoond loads it: the file plus the policy.d/*.yaml beside it
        (or, for a directory, DIR/policy.yaml plus DIR/policy.d/). Prints "ok" lines on stdout
        and exits 0; or prints every problem as file:line:col: message on stderr and exits 1.
-show   Prints the merged policy (default: the shipped one) as JSON; with --domain, that
-       domain's effective settings. Sizes are KiB, rates KiB/s, durations ms.`;
+show   Prints the merged policy (default: the shipped one) in the policy file's own units
+       (512M, 64M/s, 10%, 1s), as YAML; with --domain, that domain's effective settings.
+       --json: the program's internal form instead (sizes KiB, rates KiB/s, durations ms).`;
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -35,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
 function args(argv: string[]) {
   return parseCommandArgs('policy', {
     args: argv,
-    options: { domain: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { domain: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
     strict: true,
   });
@@ -76,9 +80,10 @@ async function show(argv: string[]): Promise<number> {
   const domain = values.domain;
   if (typeof domain === 'string') {
     const identity = /^[0-9]+$/.test(domain) ? { domid: Number(domain), name: '' } : { domid: -1, name: domain };
-    process.stdout.write(JSON.stringify(settingsFor(policy, identity), null, 2) + '\n');
+    const settings = settingsFor(policy, identity);
+    process.stdout.write(values.json ? JSON.stringify(settings, null, 2) + '\n' : `# effective settings for ${domain}\n${stringify(humanSettings(settings))}`);
   } else {
-    process.stdout.write(JSON.stringify(policy, null, 2) + '\n');
+    process.stdout.write(values.json ? JSON.stringify(policy, null, 2) + '\n' : policyAsYaml(policy));
   }
   return 0;
 }

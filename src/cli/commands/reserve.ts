@@ -7,7 +7,7 @@ export const summary = 'set host memory aside for a domain about to be created (
 
 const HELP = `usage: xenballoonctl [--control PATH] reserve SIZE [--timeout 30s] [--ttl 5m] [--label TEXT]
 
-Asks xenballoond to free SIZE (e.g. 512M, 2G) by ballooning other domains down within their
+Asks xenballoond to free SIZE (e.g. 512M, 2G; a bare number is MiB, as in xl) by ballooning other domains down within their
 policy, and to keep it free for you. Prints the reservation ID once the memory is free, or fails
 with the reason (e.g. the domains' minimums leave too little). Release it with
 \`xenballoonctl release ID\` once the new domain has started; it expires after --ttl otherwise.

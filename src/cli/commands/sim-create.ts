@@ -25,7 +25,7 @@ Prints the new domid once the domain is built.`;
 /** xl's convention: a bare number is MiB. */
 export function parseXlSize(text: string, what: string): number {
   try {
-    const kib = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) * 1024 : parseSizeKib(text);
+    const kib = parseSizeKib(text);
     if (!(kib > 0)) throw new Error('must be positive');
     return Math.floor(kib);
   } catch (err) {

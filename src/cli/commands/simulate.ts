@@ -17,6 +17,7 @@ import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
 import { formatIssue, PolicyError } from '../../policy/index.js';
 import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
+import { Progress } from '../progress.js';
 
 export const summary = 'run a scenario on the simulated host, xenballoond and (--compare peers) the systems it is measured against';
 
@@ -80,6 +81,8 @@ export async function run(argv: string[]): Promise<number> {
   const missing = policies.filter((p) => !availablePolicies().includes(p));
   if (missing.length > 0) throw new UserError(`this build cannot run ${missing.join(', ')}: its controller is not built in`, 1);
 
+  // A run of scale-1000 takes many seconds: say how far it is, on a terminal only.
+  const progress = process.stderr.isTTY ? new Progress({ write: (t) => process.stderr.write(t), now: Date.now }) : null;
   for (const scenario of loaded) {
     const seed = seedOverride ?? scenario.seed;
     const runs: RunOutput[] = [];
@@ -96,8 +99,12 @@ export async function run(argv: string[]): Promise<number> {
         }
         throw err;
       }
-      runs.push(runScenario(scenario, controller, { seed, timeline: !o['no-files'] }));
+      const label = `${scenario.name}, ${policy}`;
+      runs.push(runScenario(scenario, controller, {
+        seed, timeline: !o['no-files'], ...(progress ? { onProgress: (t: number, total: number) => progress.update(label, t, total) } : {}),
+      }));
     }
+    progress?.done();
     const report: ScenarioReport = { scenario: scenario.name, seed, results: runs.map((r) => r.result) };
     const files = o['no-files'] ? [] : writeOutputs(resolve(o.out ?? join('build', 'sim', scenario.name)), report, runs);
     if (o.json) {

@@ -2,31 +2,52 @@ import { parseArgs } from 'node:util';
 import type { ControlClient } from '../../daemon/control-client.js';
 import { UserError } from '../errors.js';
 import { connect, controlOption, controlPath, request } from '../control.js';
-import { renderStatus } from '../render-status.js';
+import { renderStatus, SORT_KEYS, type SortKey } from '../render-status.js';
 import { durationArg } from './reserve.js';
 
 export const summary = 'a live, xentop-like table of every domain\'s memory as xenballoond sees and steers it';
 
-const HELP = `usage: xenballoonctl [--control PATH] top [--delay 1s] [--iterations N]
+const HELP = `usage: xenballoonctl [--control PATH] top [-d DELAY] [-n ITERATIONS] [-s KEY]
 
-Redraws the daemon's status every --delay: per domain name, id, current memory, balloon target,
+Redraws the daemon's status every DELAY: per domain name, id, current memory, balloon target,
 estimated need, policy min/max and weight, swap-in rate, memory pressure (PSI some avg10) and
 flags (stuck, uncooperative, no-report…); the host line shows total, free and reserved memory.
-q or Ctrl-C quits. Without a terminal, prints one table per refresh.
+  -d, --delay DELAY        seconds between refreshes, as xentop's -d (1, 0.5; or 500ms, 2s); default 1
+  -n, --iterations N       refresh N times, then exit
+  -s, --sort KEY           ${SORT_KEYS.join(', ')} (numbers largest first); default id
+On a terminal the table fits its width (WEIGHT, MIN, MAX, … are left out first) and q or Ctrl-C
+quits; without one, one full table is printed per refresh.
 `;
+
+/** xentop's -d: a bare number is seconds; a duration with a unit is read as one. */
+export function delayArg(text: string | undefined): number | undefined {
+  if (text !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(text)) return Math.round(Number(text) * 1000);
+  return durationArg(text, '--delay');
+}
+
+function sortArg(text: string | undefined): SortKey | undefined {
+  if (text === undefined) return undefined;
+  const key = text.toLowerCase();
+  if (!(SORT_KEYS as readonly string[]).includes(key)) throw new UserError(`--sort '${text}': expected one of ${SORT_KEYS.join(', ')}`, 2);
+  return key as SortKey;
+}
 
 const CLEAR = '\x1b[H\x1b[2J';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...controlOption, delay: { type: 'string', short: 'd' }, iterations: { type: 'string', short: 'n' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      ...controlOption, delay: { type: 'string', short: 'd' }, iterations: { type: 'string', short: 'n' },
+      sort: { type: 'string', short: 's' }, help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const delay = durationArg(values.delay, '--delay') ?? 1000;
+  const delay = delayArg(values.delay) ?? 1000;
+  const sort = sortArg(values.sort);
   if (delay < 100) throw new UserError('--delay must be at least 100ms', 2);
   const iterations = values.iterations === undefined ? Infinity : Number(values.iterations);
   if (!(iterations > 0)) throw new UserError('--iterations must be a positive number', 2);
@@ -56,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
       try {
         client ??= await connect(path);
         const { status } = await request(client, { op: 'status' });
-        text = renderStatus(status);
+        text = renderStatus(status, { ...(sort ? { sort } : {}), ...(tty && process.stdout.columns ? { width: process.stdout.columns } : {}) });
       } catch (err) {
         client?.close();
         client = null;

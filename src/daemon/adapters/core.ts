@@ -6,6 +6,7 @@
 import { initialState, step, type CoreState, type DomainExplanation, type Explanation } from '../../core/index.js';
 import type { Observation } from '../../core/types.js';
 import { formatKib, type Policy } from '../../policy/index.js';
+import { policyAsYaml } from '../../policy/show.js';
 import type { Decider, Decision, DomainVerdict, ReservationVerdict } from '../ports.js';
 
 const m = (kib: number | null): string => (kib === null ? '?' : formatKib(kib));
@@ -105,6 +106,10 @@ export class CoreDecider implements Decider {
     return this.policy.intervalMs;
   }
 
+  policyYaml(): string {
+    return policyAsYaml(this.policy);
+  }
+
   /** A new policy; the core's memory of each domain (history, rate limits, stuck) is kept. */
   setPolicy(p: Policy): void {
     this.policy = p;
@@ -128,6 +133,7 @@ export class CoreDecider implements Decider {
         return (domains ??= verdictsOf(r.explanation));
       },
       reservations,
+      explanation: r.explanation,
     };
   }
 }

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatKib } from '../../policy/units.js';
 import type { RunOutput, RunResult } from './run.js';
 import { compareSvg } from './compare-svg.js';
 import { timelineSvg } from './svg.js';
@@ -19,12 +20,12 @@ const COLUMNS: [string, (r: RunResult) => string][] = [
   ['policy', (r) => r.policy],
   ['admitted', (r) => String(r.admitted)],
   ['OOM kills', (r) => String(r.oom_kills)],
-  ['swap-in MiB', (r) => r.swap_in_mib.toFixed(1)],
+  ['swap-in', (r) => formatKib(Math.round(r.swap_in_mib * 1024))],
   ['pressure guest-min', (r) => r.pressure_guest_minutes.toFixed(1)],
   ['stall-full guest-min', (r) => r.stall_full_guest_minutes.toFixed(1)],
-  ['swap-out MiB', (r) => r.swap_out_mib.toFixed(0)],
+  ['swap-out', (r) => formatKib(Math.round(r.swap_out_mib * 1024))],
   ['work M', (r) => (r.work_done / 1e6).toFixed(1)],
-  ['idle MiB', (r) => r.idle_mib.toFixed(0)],
+  ['idle', (r) => formatKib(Math.round(r.idle_mib * 1024))],
   ['targets/min', (r) => r.targets_per_min.toFixed(1)],
   ['wait p50 s', (r) => (r.reservation_wait_p50_s === null ? '-' : r.reservation_wait_p50_s.toFixed(1))],
   ['wait p99 s', (r) => (r.reservation_wait_p99_s === null ? '-' : r.reservation_wait_p99_s.toFixed(1))],

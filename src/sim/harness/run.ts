@@ -22,6 +22,8 @@ export interface RunOptions {
   durationMs?: number;
   /** Keep a timeline (CSV/SVG output); off for benchmarks of speed. */
   timeline?: boolean;
+  /** Called after each control step with the simulated time reached (for a progress line). */
+  onProgress?: (simulatedMs: number, durationMs: number) => void;
 }
 
 export interface RunResult {
@@ -108,6 +110,7 @@ export function runScenario(scenario: Scenario, controller: Controller, opts: Ru
       apply(controller.step(observe(), now));
       obs = null; // actions changed targets and caps
       nextStepMs = Math.max(nextStepMs + controller.intervalMs, now);
+      opts.onProgress?.(now, durationMs);
     }
     launcher.poll(now, observe);
     metrics.tick(sim, dt);
