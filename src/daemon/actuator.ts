@@ -6,15 +6,18 @@
  */
 import type { Action } from '../core/types.js';
 import type { Hypervisor } from '../xen/hypervisor.js';
+import { type DomainFaults, errorCode } from './domain-faults.js';
 import type { ConditionLog, Logger } from './log.js';
 import type { DaemonMetrics } from './metrics.js';
-import { DOMAIN_KEYS, domainPath, type DomainRecord } from './observer.js';
+import { DOMAIN_KEYS, domainPath, parseKib, type DomainRecord } from './observer.js';
 import type { DaemonStore } from './ports.js';
 
 export interface ApplyResult {
   applied: number;
   skipped: number;
   failed: number;
+  /** Actions not tried: their domain is waiting out its backoff after a failure. */
+  deferred: number;
   /** Domains that were gone when we tried to act on them. */
   vanished: number[];
 }
@@ -27,8 +30,26 @@ export interface ActuatorOptions {
   conditions: ConditionLog;
   metrics: DaemonMetrics | null;
   dryRun: boolean;
+  /** Per-domain error state and backoff: a failing domain is skipped until its retry is due. */
+  faults: DomainFaults;
+  now: () => number;
   /** Told before each target write (+1) and when it failed (-1), so its watch event is not read back. */
   onTargetWrite?: (domid: number, delta: 1 | -1) => void;
+  /**
+   * Whether a target found in xenstore is one we wrote or adopted (default: always). A target
+   * write checks this inside its transaction, so an operator's write that landed since we last
+   * read is never overwritten: it is taken as the domain's target and pinned at the next step.
+   */
+  isOwnTarget?: (domid: number, kib: number | null) => boolean;
+  /** Told the value just before a target write (it is ours). */
+  onOwnTarget?: (domid: number, kib: number) => void;
+}
+
+/** An operator's target was found where we were about to write ours. */
+class ForeignTarget extends Error {
+  constructor(readonly kib: number | null) {
+    super('the target was changed by someone else');
+  }
 }
 
 class DomainGone extends Error {}
@@ -51,11 +72,19 @@ export class Actuator {
    * abandoned (timed out) can never write after a newer step started.
    */
   async apply(actions: readonly Action[], stillCurrent: () => boolean = () => true): Promise<ApplyResult> {
-    const res: ApplyResult = { applied: 0, skipped: 0, failed: 0, vanished: [] };
+    const res: ApplyResult = { applied: 0, skipped: 0, failed: 0, deferred: 0, vanished: [] };
+    const failedNow = new Set<number>();
+    const now = this.o.now();
     for (const a of actions) {
-      if (!stillCurrent()) break;
+      if (!stillCurrent()) return res;
       if (res.vanished.includes(a.domid)) {
         res.skipped++;
+        continue;
+      }
+      // A domain that failed (now or before its retry is due) is left alone; the order of its
+      // actions matters (maxmem before a larger target), so the rest of them wait too.
+      if (failedNow.has(a.domid) || !this.o.faults.due(a.domid, now)) {
+        res.deferred++;
         continue;
       }
       try {
@@ -66,7 +95,6 @@ export class Actuator {
         } else {
           res.skipped++;
         }
-        this.o.conditions.clear(`dom:${a.domid}:act:${a.kind}`, `${a.kind} on domain ${a.domid} works again`);
       } catch (err) {
         if (isGoneError(err) || !this.o.domains.has(a.domid)) {
           res.vanished.push(a.domid);
@@ -74,13 +102,31 @@ export class Actuator {
           continue;
         }
         res.failed++;
+        failedNow.add(a.domid);
         this.o.metrics?.actionFailures.inc({ kind: a.kind });
-        this.o.conditions.raise(`dom:${a.domid}:act:${a.kind}`, 'error', `${a.kind} on domain ${a.domid} failed: ${(err as Error).message}`, {
-          domid: a.domid, action: a,
-        });
+        this.fail(a, err, now);
       }
     }
+    for (const c of this.o.faults.settle(failedNow, now)) {
+      this.o.conditions.clear(`dom:${c.domid}:fault`, `domain ${this.label(c.domid)} works again (${c.fault.action} had failed ${c.fault.failures}× with ${c.fault.code})`, { domid: c.domid });
+    }
     return res;
+  }
+
+  private fail(a: Action, err: unknown, now: number): void {
+    const code = errorCode(err);
+    const message = (err as Error).message ?? String(err);
+    const kib = a.kind === 'flag' ? null : a.kib;
+    this.o.faults.failed(a.domid, { action: a.kind, kib }, code, message, now);
+    // Logged when the error begins or changes, not at every retry.
+    this.o.conditions.raise(`dom:${a.domid}:fault`, 'error',
+      `${a.kind}${kib === null ? '' : ` to ${kib} KiB`} on domain ${this.label(a.domid)} failed with ${code}: ${message}; ` +
+      'retrying with backoff, the other domains go on', { domid: a.domid, action: a, code });
+  }
+
+  private label(domid: number): string {
+    const name = this.o.domains.get(domid)?.name;
+    return name ? `${domid} (${name})` : String(domid);
   }
 
   private async applyOne(a: Action): Promise<boolean> {
@@ -93,7 +139,13 @@ export class Actuator {
     if (a.kind === 'setTarget') {
       if (rec.targetKib === a.kib) return false;
       if (this.o.dryRun) return this.dry(`setTarget:${a.domid}`, a.kib, { domid: a.domid, name: rec.name, from: rec.targetKib, to: a.kib }, 'would set target');
-      await this.writeTarget(rec, a.kib);
+      try {
+        await this.writeTarget(rec, a.kib);
+      } catch (err) {
+        if (!(err instanceof ForeignTarget)) throw err;
+        rec.targetKib = err.kib;
+        return false;
+      }
       this.o.log.debug({ domid: a.domid, name: rec.name, from: rec.targetKib, to: a.kib }, 'target set');
       rec.targetKib = a.kib;
       return true;
@@ -114,6 +166,11 @@ export class Actuator {
       await this.o.store.transaction(async (tx) => {
         // A domain being destroyed loses its home; writing then would re-create a stray node.
         if ((await tx.read(domainPath(rec.domid))) === null) throw new DomainGone();
+        if (this.o.isOwnTarget) {
+          const current = parseKib(await tx.read(domainPath(rec.domid, DOMAIN_KEYS.target)));
+          if (!this.o.isOwnTarget(rec.domid, current)) throw new ForeignTarget(current);
+        }
+        this.o.onOwnTarget?.(rec.domid, kib);
         await tx.write(domainPath(rec.domid, DOMAIN_KEYS.target), String(kib));
       });
     } catch (err) {
@@ -147,6 +204,7 @@ export class Actuator {
 
   forget(domid: number): void {
     this.flags.delete(domid);
+    this.o.faults.forget(domid);
     for (const k of [...this.dryLogged.keys()]) if (k.endsWith(`:${domid}`)) this.dryLogged.delete(k);
   }
 }

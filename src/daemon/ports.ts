@@ -73,6 +73,8 @@ export interface Decision {
   actions: Action[];
   domains: Map<number, DomainVerdict>;
   reservations: Map<string, ReservationVerdict>;
+  /** The host's books as the decision saw them (for the negative-budget warning); optional. */
+  host?: { budgetKib: number; reserveKib: number; freeKib: number; managedKib: number; fixedKib: number };
 }
 
 /** The decision core with its state and policy (src/core behind an adapter). */

@@ -311,3 +311,40 @@ describe('Daemon (with fake ports)', () => {
     expect(t.store.reads.filter((p) => p === '/local/domain/1/memory/target').length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('Daemon: one failing domain does not stop the host', () => {
+  it('flags the domain error (errno, what was tried), keeps stepping and manages the others', async () => {
+    const t = setup();
+    running = t.daemon;
+    t.hv.add(2, 256 * 1024, 1025 * 1024);
+    t.store.addDomain(2, 'idle-3', 256 * 1024, 1024 * 1024);
+    t.hv.maxmemDenied.set(2, 'EPERM');
+    await t.daemon.start();
+    const steps0 = t.daemon.status().daemon.steps;
+    // Every step asks for maxmem on domain 2; a report asks for a new target on domain 1.
+    const ask = () => [{ kind: 'setMaxmem' as const, domid: 2, kib: 300 * 1024 }];
+    t.decider.extra = ask();
+    const keepAsking = setInterval(() => (t.decider.extra = ask()), 20);
+    try {
+      await waitFor(() => t.daemon.status().domains.find((d) => d.domid === 2)?.flags.includes('error') ?? false, 'error flag');
+      t.store.set('/local/domain/1/data/xenballoon/report', 'need=450000');
+      await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '450000', 'the other domain managed');
+      await waitFor(() => t.daemon.status().daemon.steps >= steps0 + 10, 'ten more steps');
+      const st = t.daemon.status();
+      expect(st.daemon.step_failures).toBe(0);
+      expect(st.daemon.stalled).toBe(false);
+      const d2 = st.domains.find((d) => d.domid === 2);
+      expect(d2?.error).toMatchObject({ action: 'setMaxmem', kib: 300 * 1024, code: 'EPERM' });
+      expect(t.daemon.explain('idle-3')?.lines[0]).toMatch(/^error: setMaxmem to 307200 KiB failed with EPERM/);
+      // Backoff: far fewer attempts than steps.
+      const attempts = t.hv.maxmemCalls.filter((c) => c.domid === 2).length;
+      expect(attempts).toBeLessThan(st.daemon.steps - steps0);
+      expect(t.lines.filter((l) => /on domain 2 \(idle-3\) failed with EPERM/.test(l.msg))).toHaveLength(1);
+      // Permission comes back: the error clears at the next retry.
+      t.hv.maxmemDenied.delete(2);
+      await waitFor(() => !t.daemon.status().domains.find((d) => d.domid === 2)?.flags.includes('error'), 'error cleared', 120_000);
+    } finally {
+      clearInterval(keepAsking);
+    }
+  });
+});

@@ -160,6 +160,8 @@ export class FakeHypervisor implements Hypervisor {
   failAlways: Error | null = null;
   /** When set, calls never resolve (a hung hypervisor). */
   hang = false;
+  /** setMaxmem on these domains fails with this errno (an XSM denial: EPERM). */
+  maxmemDenied = new Map<number, string>();
 
   add(domid: number, totKib: number, maxKib: number): void {
     this.doms.set(domid, {
@@ -191,6 +193,8 @@ export class FakeHypervisor implements Hypervisor {
     const d = this.doms.get(domid);
     if (!d) throw Object.assign(new Error(`no domain ${domid}`), { code: 'ESRCH' });
     this.maxmemCalls.push({ domid, kib });
+    const denied = this.maxmemDenied.get(domid);
+    if (denied) throw Object.assign(new Error(`xc_domain_setmaxmem: ${denied}`), { code: denied });
     d.maxKib = kib;
   }
 

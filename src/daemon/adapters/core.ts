@@ -128,6 +128,10 @@ export class CoreDecider implements Decider {
         return (domains ??= verdictsOf(r.explanation));
       },
       reservations,
+      host: {
+        budgetKib: r.explanation.host.budgetKib, reserveKib: r.explanation.host.reserveKib, freeKib: r.explanation.host.freeKib,
+        managedKib: r.explanation.host.managedKib, fixedKib: r.explanation.host.fixedKib,
+      },
     };
   }
 }
