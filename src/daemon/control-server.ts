@@ -11,6 +11,15 @@ import {
   type ErrorCode, type ErrorResponse, type Request, type Response,
 } from './control-protocol.js';
 
+/** Connections beyond this are refused (closed at once): 20k idle clients must not exhaust our fds. */
+export const MAX_CONNECTIONS = 64;
+/** Requests of one connection being answered or queued; beyond this we stop reading it. */
+export const MAX_PENDING_PER_CONNECTION = 16;
+/** Answers one connection has not read yet; beyond this we stop reading its requests. */
+export const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
+/** A connection with nothing in flight for this long is closed (clients reconnect per command). */
+export const IDLE_TIMEOUT_MS = 120_000;
+
 export type ControlHandler = (req: Request, signal: AbortSignal) => Promise<Response>;
 
 export function errorResponse(code: ErrorCode, error: string): ErrorResponse {
@@ -41,6 +50,7 @@ export class ControlServer {
     private readonly onError: (err: Error) => void,
   ) {
     this.server = net.createServer((sock) => this.serve(sock));
+    this.server.maxConnections = MAX_CONNECTIONS;
   }
 
   /** Listens on `socketPath`, replacing a stale socket file but never a live daemon's. */
@@ -74,36 +84,57 @@ export class ControlServer {
     return cs;
   }
 
+  /**
+   * One connection. Memory per client is bounded: requests are taken from its input only while
+   * fewer than MAX_PENDING_PER_CONNECTION are in flight and it has read its answers (at most
+   * MAX_UNREAD_REPLY_BYTES unread); otherwise we stop reading it, and the kernel's socket buffers
+   * push back on the client. A client that pipelines requests and never reads costs us a few
+   * answers, not gigabytes, and never holds up the control loop.
+   */
   private serve(sock: net.Socket): void {
     this.sockets.add(sock);
     const ac = new AbortController();
     this.controllers.add(ac);
     let buf = '';
+    let pending = 0;
     let queue: Promise<void> = Promise.resolve();
     const done = () => {
       this.sockets.delete(sock);
       this.controllers.delete(ac);
       ac.abort();
     };
+    const congested = () => pending >= MAX_PENDING_PER_CONNECTION || sock.writableLength > MAX_UNREAD_REPLY_BYTES;
+    const pump = () => {
+      let nl: number;
+      while (!congested() && (nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line === '') continue;
+        pending++;
+        queue = queue.then(() => this.answer(line, ac.signal)).then((resp) => {
+          pending--;
+          if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
+          pump();
+        });
+      }
+      if (congested()) sock.pause();
+      else if (!sock.destroyed) sock.resume();
+    };
     sock.setEncoding('utf8');
+    sock.setTimeout(IDLE_TIMEOUT_MS, () => {
+      if (pending === 0) sock.destroy();
+    });
     sock.on('close', done);
     sock.on('error', () => sock.destroy());
+    sock.on('drain', pump);
     sock.on('data', (chunk: string) => {
       buf += chunk;
-      if (buf.length > MAX_REQUEST_BYTES && !buf.includes('\n')) {
+      if (buf.length > MAX_REQUEST_BYTES && buf.indexOf('\n') < 0) {
         sock.end(JSON.stringify(errorResponse('bad-request', `request longer than ${MAX_REQUEST_BYTES} bytes`)) + '\n');
         buf = '';
         return;
       }
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (line === '') continue;
-        queue = queue.then(() => this.answer(line, ac.signal)).then((resp) => {
-          if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
-        });
-      }
+      pump();
     });
   }
 

@@ -113,6 +113,10 @@ export class Rig {
     return join(this.dir, 'control.sock');
   }
 
+  get stateDir(): string {
+    return join(this.dir, 'state');
+  }
+
   /** A sim-host with nothing launched, at real speed, and a copy of the test policy. */
   async start(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'xbd-it-'));
@@ -138,7 +142,7 @@ export class Rig {
   async startDaemon(extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     const proc = startProc([
       daemonPath, '--xenstore', join(this.dir, 'xenstored.sock'), '--hypervisor', `sim:${join(this.dir, 'hypervisor.sock')}`,
-      '--control', this.control, '--policy', this.policy, '--log-level', 'debug', '--log-format', 'json', ...extra,
+      '--control', this.control, '--state', this.stateDir, '--policy', this.policy, '--log-level', 'debug', '--log-format', 'json', ...extra,
     ], env);
     const d = new Daemon(proc, this.control);
     this.cleanups.push(() => stopProc(proc));
