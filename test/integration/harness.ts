@@ -118,12 +118,12 @@ export class Rig {
   }
 
   /** A sim-host with nothing launched, at real speed, and a copy of the test policy. */
-  async start(): Promise<void> {
+  async start(hostArgs: string[] = []): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'xbd-it-'));
     this.cleanups.push(() => rm(this.dir, { recursive: true, force: true }));
     this.policy = join(this.dir, 'policy.yaml');
     await copyFile(POLICY, this.policy);
-    const host = startProc([ctlPath, 'sim-host', '--scenario', SCENARIO, '--dir', this.dir, '--launch', 'none', '--forever', '--log-level', 'warn']);
+    const host = startProc([ctlPath, 'sim-host', '--scenario', SCENARIO, '--dir', this.dir, '--launch', 'none', '--forever', '--log-level', 'warn', ...hostArgs]);
     this.host = host;
     this.cleanups.push(() => stopProc(host));
     await waitFor('sim-host ready', () => {
@@ -151,6 +151,15 @@ export class Rig {
       return d.logs().some((l) => /xenballoond started/.test(l.msg)) && (await d.status()).daemon.steps > 0;
     });
     return d;
+  }
+
+  /** Starts a daemon with its own control socket and state against `host`'s xenstore; resolves when it exits. */
+  startSecond(host: Rig): Promise<{ code: number; stderr: string }> {
+    const p = startProc([
+      daemonPath, '--xenstore', join(host.dir, 'xenstored.sock'), '--hypervisor', `sim:${join(host.dir, 'hypervisor.sock')}`,
+      '--control', join(host.dir, 'second.sock'), '--state', join(host.dir, 'second-state'), '--policy', host.policy,
+    ]);
+    return p.exited.then((code) => ({ code: typeof code === 'number' ? code : -1, stderr: p.err() }));
   }
 
   async create(name: string, template: 'steady' | 'stuck', memory = 512 * MiB, maxmem = 1024 * MiB): Promise<number> {
