@@ -348,3 +348,18 @@ describe('Daemon: one failing domain does not stop the host', () => {
     }
   });
 });
+
+describe('Daemon: policy footguns', () => {
+  it('logs once, with what to change, when host.reserve leaves managed domains a negative budget', async () => {
+    const t = setup();
+    running = t.daemon;
+    t.decider.hostBooks = { budgetKib: -512 * 1024, reserveKib: 4 * 1024 * 1024, freeKib: 1024 * 1024, managedKib: 512 * 1024, fixedKib: 1024 * 1024 };
+    await t.daemon.start();
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 5, 'five steps');
+    const lines = t.lines.filter((l) => /host\.reserve/.test(l.msg));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.level).toBe(50);
+    expect(lines[0]?.msg).toMatch(/leaves managed domains nothing .*lower host\.reserve in the policy and reload$/);
+  });
+});

@@ -253,6 +253,8 @@ export class FakeDecider implements Decider {
   /** Extra actions to return once (then cleared). */
   extra: Action[] = [];
   throwNext: Error | null = null;
+  /** The host's books the decision reports (the negative-budget warning reads them). */
+  hostBooks: Decision['host'] = undefined;
 
   decide(obs: Observation): Decision {
     this.observations.push(obs);
@@ -278,7 +280,7 @@ export class FakeDecider implements Decider {
         free -= r.kib;
       } else reservations.set(r.id, { state: 'pending', reason: `${free} KiB free` });
     }
-    return { actions, domains, reservations };
+    return { actions, domains, reservations, host: this.hostBooks };
   }
 }
 
