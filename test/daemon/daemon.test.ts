@@ -7,7 +7,7 @@ import { FakeDecider, FakeHypervisor, FakeReports, FakeStore, waitFor } from './
 
 interface LogLine { level: number; msg: string; [k: string]: unknown }
 
-function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: number; valueEvents?: boolean } = {}) {
+function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: number; valueEvents?: boolean; xenstoreDeadlineMs?: number } = {}) {
   const lines: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -30,7 +30,7 @@ function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: nu
   store.addDomain(1, 'web', 512 * 1024, 1024 * 1024);
   const daemon = new Daemon({
     store, hypervisor: hv, reports, decider, policyFiles: ['test.yaml'], log, metrics, notifier: null,
-    dryRun: opts.dryRun ?? false, stepTimeoutMs: opts.stepTimeoutMs,
+    dryRun: opts.dryRun ?? false, stepTimeoutMs: opts.stepTimeoutMs, xenstoreDeadlineMs: opts.xenstoreDeadlineMs,
   });
   return { daemon, store, hv, reports, decider, metrics, lines };
 }
@@ -361,5 +361,45 @@ describe('Daemon: policy footguns', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]?.level).toBe(50);
     expect(lines[0]?.msg).toMatch(/leaves managed domains nothing .*lower host\.reserve in the policy and reload$/);
+  });
+});
+
+describe('Daemon: a hung xenstored', () => {
+  it('is marked unresponsive in status and logged once, and cleared when it answers again', async () => {
+    const t = setup({ xenstoreDeadlineMs: 200 });
+    running = t.daemon;
+    await t.daemon.start();
+    expect(t.daemon.status().daemon.xenstore).toBe('connected');
+    t.store.setStalled(true);
+    await waitFor(() => t.daemon.status().daemon.xenstore === 'unresponsive', 'unresponsive');
+    expect(t.daemon.status().daemon.xenstore_connected).toBe(true);
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 5, 'the loop goes on');
+    expect(t.lines.filter((l) => /xenstored has not answered a read/.test(l.msg))).toHaveLength(1);
+    t.store.setStalled(false);
+    await waitFor(() => t.daemon.status().daemon.xenstore === 'connected', 'answers again');
+    expect(t.lines.some((l) => l.msg === 'xenstored answers again')).toBe(true);
+  });
+});
+
+describe('Daemon: reservations wait for domains that are still settling', () => {
+  it('an impossible verdict waits while a domain created since start has not reported, then fails with the reason', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.hv.add(7, 256 * 1024, 513 * 1024);
+    t.store.addDomain(7, 'new', 256 * 1024, 512 * 1024);
+    t.store.fire('@introduceDomain');
+    await waitFor(() => t.daemon.status().domains.some((d) => d.domid === 7), 'domain 7 seen');
+    t.decider.impossibleAboveKib = 100;
+    const pending = t.daemon.handleControl({ op: 'reserve', kib: 200, timeout_ms: 60_000 }, new AbortController().signal);
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 4, 'steps while waiting');
+    const r = t.daemon.status().reservations[0];
+    expect(r?.state).toBe('pending');
+    expect(r?.reason).toMatch(/waiting: domain 7 has not reported yet/);
+    // It reports: the verdict stands, and the client hears the core's reason.
+    t.store.set('/local/domain/7/data/xenballoon/report', 'need=200000');
+    expect(await pending).toEqual({ ok: false, code: 'impossible', error: 'minimums leave too little' });
   });
 });

@@ -72,7 +72,22 @@ export class FakeStore implements DaemonStore {
     if (!this.connected) throw new FakeStoreError('ECONNRESET', 'not connected');
   }
 
+  /** While set, reads never answer (a hung xenstored); cleared, the waiting ones answer. */
+  stall: { release: () => void; gate: Promise<void> } | null = null;
+
+  setStalled(on: boolean): void {
+    if (on && !this.stall) {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      this.stall = { release, gate };
+    } else if (!on && this.stall) {
+      this.stall.release();
+      this.stall = null;
+    }
+  }
+
   async read(path: string): Promise<string | null> {
+    if (this.stall) await this.stall.gate;
     this.check();
     this.reads.push(path);
     return this.get(path);
