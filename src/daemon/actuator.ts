@@ -119,9 +119,10 @@ export class Actuator {
     const kib = a.kind === 'flag' ? null : a.kib;
     this.o.faults.failed(a.domid, { action: a.kind, kib }, code, message, now);
     // Logged when the error begins or changes, not at every retry.
+    // The value tried is a field, not part of the message: a new value is not a new condition.
     this.o.conditions.raise(`dom:${a.domid}:fault`, 'error',
-      `${a.kind}${kib === null ? '' : ` to ${kib} KiB`} on domain ${this.label(a.domid)} failed with ${code}: ${message}; ` +
-      'retrying with backoff, the other domains go on', { domid: a.domid, action: a, code });
+      `${a.kind} on domain ${this.label(a.domid)} failed with ${code}: ${message}; retrying with backoff, the other domains go on`,
+      { domid: a.domid, action: a, code });
   }
 
   private label(domid: number): string {

@@ -15,5 +15,6 @@ describe('launch: the new domain\'s name', () => {
     expect(domainNameFromArgs(['create', '-q', cfg, 'name=other'])).toBe('other');
     expect(domainNameFromArgs(['create', join(dir, 'missing.cfg')])).toBeNull();
     expect(domainNameFromArgs(['list'])).toBeNull();
+    expect(domainNameFromArgs(['sim-create', '--dir', '/tmp/sim', '--name', 'web-3', '--memory', '512M'])).toBe('web-3');
   });
 });

@@ -73,7 +73,7 @@ describe('state file and reservations across restarts', () => {
 });
 
 describe('single-instance lock file', () => {
-  it('refuses while a live xenballoond holds it, replaces a dead holder\'s', () => {
+  it('refuses while a live xenballoond holds it, replaces a dead holder\'s', async () => {
     const dir = tmp();
     const release = lockStateDir(dir);
     expect(readFileSync(join(dir, LOCK_FILE), 'utf8').trim()).toBe(String(process.pid));
@@ -84,6 +84,8 @@ describe('single-instance lock file', () => {
     // A live process that is a xenballoond (by its command line) holds it.
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)', 'xenballoond'], { stdio: 'ignore' });
     try {
+      // Until it has exec'd, its command line is still ours.
+      for (let i = 0; i < 500 && !readFileSync(`/proc/${other.pid}/cmdline`, 'utf8').includes('xenballoond'); i++) await new Promise((r) => setTimeout(r, 10));
       writeFileSync(join(dir, LOCK_FILE), `${other.pid}\n`);
       expect(() => lockStateDir(dir)).toThrow(new InstanceLockError(`another xenballoond (pid ${other.pid}) holds ${join(dir, LOCK_FILE)}; stop it first (systemctl stop xenballoond)`));
     } finally {

@@ -104,13 +104,17 @@ const NAME_LINE = /^\s*name\s*=\s*(["'])([^"'\n]{1,256})\1\s*(?:#.*)?$/m;
 
 /**
  * The new domain's name as xl would take it: a trailing `name=…` argument (xl's key=value
- * override) wins, else the name in the first argument that is a readable config file.
+ * override) wins, else `--name NAME` (sim-create), else the name in the first argument that is
+ * a readable config file.
  */
 export function domainNameFromArgs(args: readonly string[]): string | null {
   for (let i = args.length - 1; i >= 0; i--) {
     const m = /^name=(.{1,256})$/.exec(args[i] as string);
     if (m) return (m[1] as string).replace(/^(["'])(.*)\1$/, '$2');
   }
+  // `sim-create --name NAME` (the simulator's xl create) names it the same way.
+  const flag = args.indexOf('--name');
+  if (flag >= 0 && args[flag + 1] !== undefined) return (args[flag + 1] as string).slice(0, 256);
   for (const a of args) {
     if (a.startsWith('-') || a.includes('=')) continue;
     try {
