@@ -32,6 +32,8 @@ import { XenstoreProbe } from './xenstore-probe.js';
 export const STALL_INTERVALS = 5;
 /** A domain without a report yet this long after it appeared is still settling (a reservation waits for it). */
 export const SETTLE_MS = 60_000;
+/** A new domain's target writes before it first reports, within this long, are the toolstack's. */
+export const BUILD_GRACE_MS = 30_000;
 
 export interface PolicyReload {
   /** Loads and validates the policy files again; throws with `file:line:col: message` when invalid. */
@@ -255,12 +257,18 @@ export class Daemon {
     }
     for (const rec of this.observer.domains.values()) {
       const before = this.pins.get(rec.domid)?.targetKib;
-      const pin = this.pins.observe(rec.domid, rec.name, rec.targetKib, now);
+      const pin = this.pins.observe(rec.domid, rec.name, rec.targetKib, now, this.isBuilding(rec, now));
       if (!pin || pin.targetKib === before) continue;
       this.log.warn({ domid: rec.domid, name: rec.name, targetKib: pin.targetKib },
         `domain ${rec.domid}${rec.name ? ` (${rec.name})` : ''}: its target was set to ${formatKib(pin.targetKib)} by someone else (xl mem-set?); ` +
         `pinned there until \`xenballoonctl unpin ${rec.name ?? rec.domid}\``);
     }
+  }
+
+  /** New since we started, and not reporting yet: the toolstack may still be writing its target. */
+  private isBuilding(rec: DomainRecord, now: number): boolean {
+    return rec.firstSeenMs > (this.firstRefreshAtMs ?? Infinity) && now - rec.firstSeenMs < BUILD_GRACE_MS &&
+      this.o.reports.latest(rec.domid, now) === null;
   }
 
   /** Pinned domains: the core leaves them alone; we hold their target and let maxmem allow it. */

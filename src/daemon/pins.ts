@@ -54,13 +54,15 @@ export class PinBook {
 
   /**
    * The target just observed for a domain. The first value seen is adopted as ours (it is what
-   * we start from); a later value that is none of ours is an operator's write: it becomes (or
+   * we start from), and so is every value while the domain is `building` (new, no report yet);
+   * a later value that is none of ours is an operator's write: it becomes (or
    * updates) the domain's pin, which is returned; otherwise null.
    */
-  observe(domid: number, name: string | null, targetKib: number | null, nowMs: number): Pin | null {
+  observe(domid: number, name: string | null, targetKib: number | null, nowMs: number, building = false): Pin | null {
     if (targetKib === null) return null;
     const pin = this.pins.get(domid);
-    if (!this.own.has(domid)) {
+    // The toolstack may write a new domain's target more than once while building it.
+    if (!this.own.has(domid) || (building && !pin)) {
       this.noteOwn(domid, targetKib);
       return null;
     }

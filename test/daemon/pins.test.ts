@@ -17,6 +17,14 @@ describe('PinBook (operators\' targets)', () => {
     expect(b.observe(3, 'web', 650_000, 6)).toBeNull(); // handed back: the value is ours now
   });
 
+  it('adopts every target of a domain still being built (the toolstack writes them)', () => {
+    const b = new PinBook();
+    expect(b.observe(9, 'new', 262_144, 0, true)).toBeNull();
+    expect(b.observe(9, 'new', 258_048, 1, true)).toBeNull();
+    expect(b.observe(9, 'new', 258_048, 2)).toBeNull();
+    expect(b.observe(9, 'new', 300_000, 3)?.source).toBe('foreign-write');
+  });
+
   it('restores pins only for a domain that still exists under the same name', () => {
     const b = new PinBook();
     const names = new Map<number, string>([[3, 'web'], [4, 'db']]);
