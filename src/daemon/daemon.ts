@@ -538,6 +538,7 @@ export class Daemon {
         });
         if (!o.ok) return errorResponse(o.code, o.error);
         this.log.info({ reservation: o.id, domid: o.domid }, `reservation ${o.id} released`);
+        this.saveState();
         this.scheduler.urgent(`release:${o.id}`, `reservation ${o.id} released`, true);
         return { ok: true, id: o.id, domid: o.domid };
       }
