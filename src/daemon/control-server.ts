@@ -6,19 +6,22 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   MAX_REQUEST_BYTES, RequestSchema,
   type ErrorCode, type ErrorResponse, type Request, type Response,
 } from './control-protocol.js';
 
-/** Connections beyond this are refused (closed at once): 20k idle clients must not exhaust our fds. */
+/**
+ * Connections at once: 20k idle clients must not exhaust our fds. At the cap, a new connection
+ * takes the place of the longest-idle one with no request in flight (a flood of idle clients
+ * cannot lock the operator out); when every connection is busy, the new one is closed at once.
+ */
 export const MAX_CONNECTIONS = 64;
 /** Requests of one connection being answered or queued; beyond this we stop reading it. */
 export const MAX_PENDING_PER_CONNECTION = 16;
 /** Answers one connection has not read yet; beyond this we stop reading its requests. */
 export const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
-/** A connection with nothing in flight for this long is closed (clients reconnect per command). */
-export const IDLE_TIMEOUT_MS = 120_000;
 
 export type ControlHandler = (req: Request, signal: AbortSignal) => Promise<Response>;
 
@@ -42,6 +45,8 @@ async function socketAnswers(p: string): Promise<boolean> {
 export class ControlServer {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Per connection: requests in flight and when it last sent or was answered (for eviction). */
+  private readonly activity = new Map<net.Socket, { pending: number; lastMs: number }>();
   private readonly controllers = new Set<AbortController>();
 
   private constructor(
@@ -50,7 +55,6 @@ export class ControlServer {
     private readonly onError: (err: Error) => void,
   ) {
     this.server = net.createServer((sock) => this.serve(sock));
-    this.server.maxConnections = MAX_CONNECTIONS;
   }
 
   /** Listens on `socketPath`, replacing a stale socket file but never a live daemon's. */
@@ -91,28 +95,54 @@ export class ControlServer {
    * push back on the client. A client that pipelines requests and never reads costs us a few
    * answers, not gigabytes, and never holds up the control loop.
    */
+  /** Makes room for one more connection, or returns false (every connection is busy). */
+  private makeRoom(): boolean {
+    if (this.sockets.size < MAX_CONNECTIONS) return true;
+    let idlest: net.Socket | null = null;
+    let since = Infinity;
+    for (const [s, a] of this.activity) {
+      if (a.pending === 0 && a.lastMs < since) {
+        idlest = s;
+        since = a.lastMs;
+      }
+    }
+    if (!idlest) return false;
+    idlest.destroy();
+    this.sockets.delete(idlest);
+    this.activity.delete(idlest);
+    return true;
+  }
+
   private serve(sock: net.Socket): void {
+    if (!this.makeRoom()) {
+      sock.destroy();
+      return;
+    }
     this.sockets.add(sock);
+    const act = { pending: 0, lastMs: performance.now() };
+    this.activity.set(sock, act);
     const ac = new AbortController();
     this.controllers.add(ac);
     let buf = '';
-    let pending = 0;
     let queue: Promise<void> = Promise.resolve();
     const done = () => {
       this.sockets.delete(sock);
+      this.activity.delete(sock);
       this.controllers.delete(ac);
       ac.abort();
     };
-    const congested = () => pending >= MAX_PENDING_PER_CONNECTION || sock.writableLength > MAX_UNREAD_REPLY_BYTES;
+    const congested = () => act.pending >= MAX_PENDING_PER_CONNECTION || sock.writableLength > MAX_UNREAD_REPLY_BYTES;
     const pump = () => {
       let nl: number;
       while (!congested() && (nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
         if (line === '') continue;
-        pending++;
+        act.pending++;
+        act.lastMs = performance.now();
         queue = queue.then(() => this.answer(line, ac.signal)).then((resp) => {
-          pending--;
+          act.pending--;
+          act.lastMs = performance.now();
           if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
           pump();
         });
@@ -121,9 +151,6 @@ export class ControlServer {
       else if (!sock.destroyed) sock.resume();
     };
     sock.setEncoding('utf8');
-    sock.setTimeout(IDLE_TIMEOUT_MS, () => {
-      if (pending === 0) sock.destroy();
-    });
     sock.on('close', done);
     sock.on('error', () => sock.destroy());
     sock.on('drain', pump);

@@ -150,20 +150,37 @@ describe('control socket', () => {
     expect(lines).toBe(total);
   });
 
-  it('caps concurrent connections', async () => {
+  it('caps connections: idle ones make room for new ones, and a busy one is never dropped', async () => {
     const dir = await tmp();
     const path = join(dir, 'control.sock');
-    const server = await ControlServer.listen(path, async () => ({ ok: true, version: 1, pid: 1 }), () => undefined);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const server = await ControlServer.listen(path, async (req) => {
+      if (req.op === 'reserve') await gate; // a waiting request keeps its connection busy
+      return { ok: true, version: 1, pid: 1 };
+    }, () => undefined);
     cleanups.push(() => server.close());
+    const busy = net.connect(path);
+    let busyAnswer = '';
+    busy.on('data', (d) => (busyAnswer += d.toString()));
+    await new Promise<void>((r) => busy.once('connect', () => r()));
+    busy.write('{"op":"reserve","kib":1}\n');
+    await new Promise((r) => setTimeout(r, 50));
     const socks: net.Socket[] = [];
     cleanups.push(async () => socks.forEach((x) => x.destroy()));
     for (let i = 0; i < MAX_CONNECTIONS + 20; i++) {
       const c = net.connect(path);
       c.on('error', () => undefined);
       socks.push(c);
+      await new Promise<void>((r) => c.once('connect', () => r()));
     }
-    await new Promise((r) => setTimeout(r, 300));
-    const closed = socks.filter((c) => c.destroyed || c.readableEnded).length;
-    expect(closed).toBeGreaterThanOrEqual(20);
+    await new Promise((r) => setTimeout(r, 200));
+    // Never more than the cap open; the oldest idle ones went; the operator still gets in.
+    expect(socks.filter((c) => !c.destroyed && !c.readableEnded).length).toBeLessThanOrEqual(MAX_CONNECTIONS);
+    expect(await controlRequest(path, { op: 'ping' })).toEqual({ ok: true, version: 1, pid: 1 });
+    release();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(busyAnswer).toContain('"ok":true');
+    busy.destroy();
   });
 });
