@@ -114,3 +114,26 @@ describe('xenballoond with faults and operators (issue 14)', () => {
     expect(other.stderr).toMatch(/another xenballoond \(pid \d+, control socket .*control\.sock\) is managing this xenstore; stop it first/);
   });
 });
+
+describe('xenballoond with a xenstored that stops answering (sim-host --inject xenstore-stall)', () => {
+  const rig = new Rig();
+  let d: Daemon;
+
+  beforeAll(async () => {
+    // The store hangs from 15 s to 35 s of the host's time: after the daemon has started.
+    await rig.start(['--inject', 'xenstore-stall:20@15s']);
+    d = await rig.startDaemon();
+  });
+  afterAll(() => rig.cleanup());
+
+  it('shows xenstore unresponsive while it hangs, logs it once, keeps its control socket, and recovers', async () => {
+    await waitFor('unresponsive', async () => (await d.status()).daemon.xenstore === 'unresponsive');
+    const st = await d.status();
+    expect(st.daemon.xenstore_connected).toBe(true);
+    const top = await runCtl(['--control', rig.control, 'status']);
+    expect(top.stdout).toMatch(/XENSTORE UNRESPONSIVE/);
+    await waitFor('answers again', async () => (await d.status()).daemon.xenstore === 'connected');
+    expect(d.logs().filter((l) => /xenstored has not answered a read/.test(l.msg))).toHaveLength(1);
+    expect(d.logs().some((l) => l.msg === 'xenstored answers again')).toBe(true);
+  });
+});
