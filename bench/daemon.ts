@@ -220,7 +220,7 @@ async function runOne(n: number, samples: number, warmupMs: number, restMs: numb
     // --max-semi-space-size=4: what xenballoond's own shebang runs it with.
     const nodeArgs = ['--max-semi-space-size=4', ...(process.env.XBD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
     daemon = spawn(process.execPath, [...nodeArgs, daemonJs, '--xenstore', join(dir, 'xenstored.sock'), '--hypervisor', `sim:${join(dir, 'hypervisor.sock')}`,
-      '--control', join(dir, 'control.sock'), '--policy', policy, '--log-level', 'warn', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      '--control', join(dir, 'control.sock'), '--state', join(dir, 'state'), '--policy', policy, '--log-level', 'warn', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     // XBD_BENCH_DAEMON_OUT=FILE: also keep the daemon's stdout (its log, --trace-gc…) in FILE.
     const outFile = process.env.XBD_BENCH_DAEMON_OUT;

@@ -68,6 +68,7 @@ export function daemonLine(st: Status): string {
     `hypervisor ${d.hypervisor}`,
   ];
   if (!d.xenstore_connected) parts.push('XENSTORE DISCONNECTED');
+  else if (d.xenstore === 'unresponsive') parts.push('XENSTORE UNRESPONSIVE');
   if (d.stalled) parts.push('STALLED');
   return parts.join('  ');
 }

@@ -18,6 +18,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   explain: () => import('./commands/explain.js'),
   reserve: () => import('./commands/reserve.js'),
   release: () => import('./commands/release.js'),
+  pin: () => import('./commands/pin.js'),
+  unpin: () => import('./commands/unpin.js'),
   launch: () => import('./commands/launch.js'),
   reload: () => import('./commands/reload.js'),
   'sim-create': () => import('./commands/sim-create.js'),

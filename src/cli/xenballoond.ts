@@ -15,6 +15,9 @@ import { openHypervisor, parseHypervisorSpec } from '../daemon/adapters/hypervis
 import { ReportTrackerIntake, provisionReportNode } from '../daemon/adapters/reports.js';
 import { XenStoreAdapter } from '../daemon/adapters/xenstore.js';
 import { DEFAULT_CONTROL_PATH } from '../daemon/control-protocol.js';
+import { InstanceLockError, liveOwner, LOCK_NODE, lockStateDir, ownerValue } from '../daemon/instance-lock.js';
+import type { DaemonStore } from '../daemon/ports.js';
+import { DEFAULT_STATE_DIR, StateFile, StateFileError } from '../daemon/state-file.js';
 import { ControlServer, ControlServerError } from '../daemon/control-server.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createLogger, droppedLogLines, LOG_LEVELS, type LogLevel } from '../daemon/log.js';
@@ -38,6 +41,8 @@ memory by need, minimums, weights and limits from the policy, and sets balloon t
   --policy FILE|DIR      policy file, or a directory of *.yaml merged in name order
                          (default ${DEFAULT_POLICY_FILE}; the built-in default if absent)
   --control PATH         control socket for xenballoonctl (default ${DEFAULT_CONTROL_PATH})
+  --state DIR            where held reservations and pins are kept across restarts, and the
+                         single-instance lock (default ${DEFAULT_STATE_DIR})
   --metrics ADDR:PORT    serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464)
   --dry-run              decide and log, but write nothing
   --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default info)
@@ -56,6 +61,15 @@ function xenstoreError(err: unknown, path: string | undefined): UserError {
   return new UserError(`cannot connect to xenstored at ${where} (${code}): is xenstored running? (systemctl status xenstored)`);
 }
 
+/** The xenstore half of the single-instance lock: refuses when another live daemon owns the node. */
+async function claimXenstore(store: DaemonStore, controlPath: string): Promise<void> {
+  const other = liveOwner(await store.read(LOCK_NODE));
+  if (other) {
+    throw new UserError(`another xenballoond (pid ${other.pid}, control socket ${other.control}) is managing this xenstore; stop it first`);
+  }
+  await store.transaction((tx) => tx.write(LOCK_NODE, ownerValue(controlPath)));
+}
+
 await runMain('xenballoond', async () => {
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
@@ -65,6 +79,7 @@ await runMain('xenballoond', async () => {
       hypervisor: { type: 'string', default: 'xen' },
       policy: { type: 'string' },
       control: { type: 'string' },
+      state: { type: 'string' },
       metrics: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
@@ -86,7 +101,7 @@ await runMain('xenballoond', async () => {
   const metricsAddr = values.metrics === undefined ? null : parseListenAddress(values.metrics);
   if (values.metrics !== undefined && !metricsAddr) throw new UserError(`--metrics must be ADDR:PORT, e.g. 127.0.0.1:9464, not '${values.metrics}'`, 2);
 
-  const usesRealDefaults = values.xenstore === undefined || hvSpec.kind === 'xen' || values.control === undefined;
+  const usesRealDefaults = values.xenstore === undefined || hvSpec.kind === 'xen' || values.control === undefined || (values.state === undefined && !values['dry-run']);
   if (usesRealDefaults && process.getuid?.() !== 0) {
     throw new UserError('must run as root: xenballoond talks to xenstored and the hypervisor and owns /run/xenballoond (start it with systemctl, or sudo)');
   }
@@ -95,12 +110,36 @@ await runMain('xenballoond', async () => {
   const policySource = loadPolicySource(values.policy ?? DEFAULT_POLICY_FILE, values.policy === undefined);
 
   const hypervisor: Hypervisor = await openHypervisor(hvSpec);
+  // A dry run promises nothing and may run beside the real daemon: no state, no locks.
+  const dryRun = values['dry-run'];
+  const state = dryRun ? null : new StateFile(values.state ?? DEFAULT_STATE_DIR);
+  let unlockDir = () => undefined as void;
+  if (state) {
+    try {
+      state.prepare();
+      unlockDir = lockStateDir(state.dir);
+    } catch (err) {
+      await hypervisor.close();
+      if (err instanceof StateFileError || err instanceof InstanceLockError) throw new UserError(err.message);
+      throw err;
+    }
+  }
+  process.on('exit', () => unlockDir());
   let store: XenStoreAdapter;
   try {
     store = await XenStoreAdapter.open(values.xenstore);
   } catch (err) {
     await hypervisor.close();
     throw xenstoreError(err, values.xenstore);
+  }
+  if (!dryRun) {
+    try {
+      await claimXenstore(store, controlPath);
+    } catch (err) {
+      await store.close();
+      await hypervisor.close();
+      throw err;
+    }
   }
 
   // Metrics nobody can scrape are not kept: prom-client is loaded only with --metrics.
@@ -112,7 +151,8 @@ await runMain('xenballoond', async () => {
   const daemon = new Daemon({
     store, hypervisor, reports, decider, log, metrics, notifier,
     policyFiles: policySource.files,
-    dryRun: values['dry-run'],
+    dryRun,
+    state,
     provision: values['dry-run'] ? undefined : (domid) => provisionReportNode(store, domid),
     reload: {
       load: async () => {
@@ -160,6 +200,7 @@ await runMain('xenballoond', async () => {
     log.info({ signal }, 'stopping: finishing the writes in flight');
     void (async () => {
       await daemon.stop();
+      if (!dryRun) await store.xs.rm(LOCK_NODE).catch(() => undefined);
       await control.close();
       await metricsServer?.close();
       await store.close();

@@ -7,15 +7,18 @@
 import type { Action } from '../core/types.js';
 import type { Hypervisor } from '../xen/hypervisor.js';
 import { formatKib } from '../policy/units.js';
+import { type DomainFaults, errorCode } from './domain-faults.js';
 import type { ConditionLog, Logger } from './log.js';
 import type { DaemonMetrics } from './metrics.js';
-import { DOMAIN_KEYS, domainPath, type DomainRecord } from './observer.js';
+import { DOMAIN_KEYS, domainPath, parseKib, type DomainRecord } from './observer.js';
 import type { DaemonStore } from './ports.js';
 
 export interface ApplyResult {
   applied: number;
   skipped: number;
   failed: number;
+  /** Actions not tried: their domain is waiting out its backoff after a failure. */
+  deferred: number;
   /** Domains that were gone when we tried to act on them. */
   vanished: number[];
 }
@@ -28,8 +31,26 @@ export interface ActuatorOptions {
   conditions: ConditionLog;
   metrics: DaemonMetrics | null;
   dryRun: boolean;
+  /** Per-domain error state and backoff: a failing domain is skipped until its retry is due. */
+  faults: DomainFaults;
+  now: () => number;
   /** Told before each target write (+1) and when it failed (-1), so its watch event is not read back. */
   onTargetWrite?: (domid: number, delta: 1 | -1) => void;
+  /**
+   * Whether a target found in xenstore is one we wrote or adopted (default: always). A target
+   * write checks this inside its transaction, so an operator's write that landed since we last
+   * read is never overwritten: it is taken as the domain's target and pinned at the next step.
+   */
+  isOwnTarget?: (domid: number, kib: number | null) => boolean;
+  /** Told the value just before a target write (it is ours). */
+  onOwnTarget?: (domid: number, kib: number) => void;
+}
+
+/** An operator's target was found where we were about to write ours. */
+class ForeignTarget extends Error {
+  constructor(readonly kib: number | null) {
+    super('the target was changed by someone else');
+  }
 }
 
 class DomainGone extends Error {}
@@ -40,13 +61,6 @@ export function domainLabel(domid: number, name: string | null): string {
 }
 
 const size = (kib: number | null): string => (kib === null ? 'none' : formatKib(kib));
-
-/** "web-1's target to 120M" — what an action was about, for messages. */
-function actionText(a: Action, name: string | null): string {
-  const who = domainLabel(a.domid, name);
-  if (a.kind === 'flag') return `${who}'s ${a.flag} flag`;
-  return `${who}'s ${a.kind === 'setTarget' ? 'target' : 'maxmem'} to ${size(a.kib)}`;
-}
 
 function isGoneError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
@@ -66,11 +80,19 @@ export class Actuator {
    * abandoned (timed out) can never write after a newer step started.
    */
   async apply(actions: readonly Action[], stillCurrent: () => boolean = () => true): Promise<ApplyResult> {
-    const res: ApplyResult = { applied: 0, skipped: 0, failed: 0, vanished: [] };
+    const res: ApplyResult = { applied: 0, skipped: 0, failed: 0, deferred: 0, vanished: [] };
+    const failedNow = new Set<number>();
+    const now = this.o.now();
     for (const a of actions) {
-      if (!stillCurrent()) break;
+      if (!stillCurrent()) return res;
       if (res.vanished.includes(a.domid)) {
         res.skipped++;
+        continue;
+      }
+      // A domain that failed (now or before its retry is due) is left alone; the order of its
+      // actions matters (maxmem before a larger target), so the rest of them wait too.
+      if (failedNow.has(a.domid) || !this.o.faults.due(a.domid, now)) {
+        res.deferred++;
         continue;
       }
       try {
@@ -81,7 +103,6 @@ export class Actuator {
         } else {
           res.skipped++;
         }
-        this.o.conditions.clear(`dom:${a.domid}:act:${a.kind}`, `setting ${actionText(a, this.nameOf(a.domid))} works again`, { domid: a.domid });
       } catch (err) {
         if (isGoneError(err) || !this.o.domains.has(a.domid)) {
           res.vanished.push(a.domid);
@@ -89,17 +110,32 @@ export class Actuator {
           continue;
         }
         res.failed++;
+        failedNow.add(a.domid);
         this.o.metrics?.actionFailures.inc({ kind: a.kind });
-        this.o.conditions.raise(`dom:${a.domid}:act:${a.kind}`, 'error', `could not set ${actionText(a, this.nameOf(a.domid))}: ${(err as Error).message}`, {
-          domid: a.domid, domain: this.nameOf(a.domid), action: a.kind, ...('kib' in a ? { to_kib: a.kib } : {}),
-        });
+        this.fail(a, err, now);
       }
+    }
+    for (const c of this.o.faults.settle(failedNow, now)) {
+      this.o.conditions.clear(`dom:${c.domid}:fault`, `domain ${this.label(c.domid)} works again (${c.fault.action} had failed ${c.fault.failures}× with ${c.fault.code})`, { domid: c.domid });
     }
     return res;
   }
 
-  private nameOf(domid: number): string | null {
-    return this.o.domains.get(domid)?.name ?? null;
+  private fail(a: Action, err: unknown, now: number): void {
+    const code = errorCode(err);
+    const message = (err as Error).message ?? String(err);
+    const kib = a.kind === 'flag' ? null : a.kib;
+    this.o.faults.failed(a.domid, { action: a.kind, kib }, code, message, now);
+    // Logged when the error begins or changes, not at every retry.
+    // The value tried is a field, not part of the message: a new value is not a new condition.
+    this.o.conditions.raise(`dom:${a.domid}:fault`, 'error',
+      `${a.kind} on domain ${this.label(a.domid)} failed with ${code}: ${message}; retrying with backoff, the other domains go on`,
+      { domid: a.domid, action: a, code });
+  }
+
+  private label(domid: number): string {
+    const name = this.o.domains.get(domid)?.name;
+    return name ? `${domid} (${name})` : String(domid);
   }
 
   private async applyOne(a: Action): Promise<boolean> {
@@ -115,7 +151,13 @@ export class Actuator {
       const fields = { domid: a.domid, domain: rec.name, action: a.kind, from_kib: rec.targetKib, to_kib: a.kib };
       const change = `${size(rec.targetKib)} → ${size(a.kib)}`;
       if (this.o.dryRun) return this.dry(`setTarget:${a.domid}`, a.kib, fields, `would set ${who} ${change}`);
-      await this.writeTarget(rec, a.kib);
+      try {
+        await this.writeTarget(rec, a.kib);
+      } catch (err) {
+        if (!(err instanceof ForeignTarget)) throw err;
+        rec.targetKib = err.kib;
+        return false;
+      }
       this.o.log.debug(fields, `set ${who} ${change}`);
       rec.targetKib = a.kib;
       return true;
@@ -138,6 +180,11 @@ export class Actuator {
       await this.o.store.transaction(async (tx) => {
         // A domain being destroyed loses its home; writing then would re-create a stray node.
         if ((await tx.read(domainPath(rec.domid))) === null) throw new DomainGone();
+        if (this.o.isOwnTarget) {
+          const current = parseKib(await tx.read(domainPath(rec.domid, DOMAIN_KEYS.target)));
+          if (!this.o.isOwnTarget(rec.domid, current)) throw new ForeignTarget(current);
+        }
+        this.o.onOwnTarget?.(rec.domid, kib);
         await tx.write(domainPath(rec.domid, DOMAIN_KEYS.target), String(kib));
       });
     } catch (err) {
@@ -171,6 +218,7 @@ export class Actuator {
 
   forget(domid: number): void {
     this.flags.delete(domid);
+    this.o.faults.forget(domid);
     for (const k of [...this.dryLogged.keys()]) if (k.endsWith(`:${domid}`)) this.dryLogged.delete(k);
   }
 }

@@ -28,6 +28,8 @@ export const RequestSchema = z.discriminatedUnion('op', [
     ttl_ms: ms.positive().max(86_400_000).optional(),
     /** Free text shown in status (e.g. the command being launched). */
     label: z.string().max(200).optional(),
+    /** The name of the domain it is for (from the xl config): only a new domain of that name takes it. */
+    domain: z.string().min(1).max(256).optional(),
   }),
   z.object({
     op: z.literal('release'),
@@ -42,6 +44,9 @@ export const RequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('reload') }),
   /** The host as the daemon last saw it, as a snapshot (docs/snapshot.md), with its policy. */
   z.object({ op: z.literal('snapshot') }),
+  /** Holds a domain's target where it is, or at `kib` (an operator's decision). */
+  z.object({ op: z.literal('pin'), domain: z.string().min(1).max(256), kib: kib.positive().optional() }),
+  z.object({ op: z.literal('unpin'), domain: z.string().min(1).max(256) }),
 ]);
 export type Request = z.infer<typeof RequestSchema>;
 
@@ -75,8 +80,20 @@ export const DomainStatusSchema = z.object({
   report_age_ms: ms.nullable(),
   /** Whether the policy manages this domain (dom0 and excluded domains are only shown). */
   managed: z.boolean(),
-  /** e.g. `stuck`, `uncooperative`, `no-report`, `stale-report`, `bad-report`, `dying`. */
+  /** e.g. `stuck`, `uncooperative`, `no-report`, `stale-report`, `bad-report`, `dying`, `error`, `pinned`. */
   flags: z.array(z.string()),
+  /** Set while an action on this domain keeps failing (flag `error`): what was tried and the errno. */
+  error: z.object({
+    action: z.string(),
+    kib: kib.nullable(),
+    code: z.string(),
+    message: z.string(),
+    failures: z.number().int().positive(),
+    since_ms: ms,
+    retry_at_ms: ms,
+  }).nullable().optional(),
+  /** Set while the operator holds this domain's target (flag `pinned`). */
+  pin: z.object({ target_kib: kib, since_ms: ms, source: z.string() }).nullable().optional(),
 });
 export type DomainStatus = z.infer<typeof DomainStatusSchema>;
 
@@ -88,6 +105,8 @@ export const ReservationStatusSchema = z.object({
   remaining_kib: kib,
   state: ReservationStateSchema,
   label: z.string().nullable(),
+  /** The domain it was made for, when the launcher named it. */
+  domain: z.string().nullable().optional(),
   created_at_ms: ms,
   expires_at_ms: ms,
   /** The new domain this reservation was consumed by, once one appeared. */
@@ -107,6 +126,8 @@ export const StatusSchema = z.object({
     interval_ms: ms,
     hypervisor: z.string(),
     xenstore_connected: z.boolean(),
+    /** `unresponsive`: connected, but a read has gone unanswered past its deadline (xenstored hung). */
+    xenstore: z.enum(['connected', 'unresponsive', 'disconnected']).optional(),
     policy_files: z.array(z.string()),
     policy_loaded_at_ms: ms,
     steps: z.number().int().nonnegative(),
@@ -157,6 +178,8 @@ export const ResponseSchemas = {
     policy: z.string().nullable(),
     policy_files: z.array(z.string()),
   }),
+  pin: z.object({ ok: z.literal(true), domid: z.number().int(), name: z.string(), target_kib: kib }),
+  unpin: z.object({ ok: z.literal(true), domid: z.number().int(), name: z.string(), target_kib: kib }),
 } as const;
 
 export type ResponseFor<Op extends Request['op']> = z.infer<(typeof ResponseSchemas)[Op]>;

@@ -6,10 +6,22 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   MAX_REQUEST_BYTES, RequestSchema,
   type ErrorCode, type ErrorResponse, type Request, type Response,
 } from './control-protocol.js';
+
+/**
+ * Connections at once: 20k idle clients must not exhaust our fds. At the cap, a new connection
+ * takes the place of the longest-idle one with no request in flight (a flood of idle clients
+ * cannot lock the operator out); when every connection is busy, the new one is closed at once.
+ */
+export const MAX_CONNECTIONS = 64;
+/** Requests of one connection being answered or queued; beyond this we stop reading it. */
+export const MAX_PENDING_PER_CONNECTION = 16;
+/** Answers one connection has not read yet; beyond this we stop reading its requests. */
+export const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
 
 export type ControlHandler = (req: Request, signal: AbortSignal) => Promise<Response>;
 
@@ -33,6 +45,8 @@ async function socketAnswers(p: string): Promise<boolean> {
 export class ControlServer {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Per connection: requests in flight and when it last sent or was answered (for eviction). */
+  private readonly activity = new Map<net.Socket, { pending: number; lastMs: number }>();
   private readonly controllers = new Set<AbortController>();
 
   private constructor(
@@ -74,36 +88,80 @@ export class ControlServer {
     return cs;
   }
 
+  /**
+   * One connection. Memory per client is bounded: requests are taken from its input only while
+   * fewer than MAX_PENDING_PER_CONNECTION are in flight and it has read its answers (at most
+   * MAX_UNREAD_REPLY_BYTES unread); otherwise we stop reading it, and the kernel's socket buffers
+   * push back on the client. A client that pipelines requests and never reads costs us a few
+   * answers, not gigabytes, and never holds up the control loop.
+   */
+  /** Makes room for one more connection, or returns false (every connection is busy). */
+  private makeRoom(): boolean {
+    if (this.sockets.size < MAX_CONNECTIONS) return true;
+    let idlest: net.Socket | null = null;
+    let since = Infinity;
+    for (const [s, a] of this.activity) {
+      if (a.pending === 0 && a.lastMs < since) {
+        idlest = s;
+        since = a.lastMs;
+      }
+    }
+    if (!idlest) return false;
+    idlest.destroy();
+    this.sockets.delete(idlest);
+    this.activity.delete(idlest);
+    return true;
+  }
+
   private serve(sock: net.Socket): void {
+    if (!this.makeRoom()) {
+      sock.destroy();
+      return;
+    }
     this.sockets.add(sock);
+    const act = { pending: 0, lastMs: performance.now() };
+    this.activity.set(sock, act);
     const ac = new AbortController();
     this.controllers.add(ac);
     let buf = '';
     let queue: Promise<void> = Promise.resolve();
     const done = () => {
       this.sockets.delete(sock);
+      this.activity.delete(sock);
       this.controllers.delete(ac);
       ac.abort();
+    };
+    const congested = () => act.pending >= MAX_PENDING_PER_CONNECTION || sock.writableLength > MAX_UNREAD_REPLY_BYTES;
+    const pump = () => {
+      let nl: number;
+      while (!congested() && (nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line === '') continue;
+        act.pending++;
+        act.lastMs = performance.now();
+        queue = queue.then(() => this.answer(line, ac.signal)).then((resp) => {
+          act.pending--;
+          act.lastMs = performance.now();
+          if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
+          pump();
+        });
+      }
+      if (congested()) sock.pause();
+      else if (!sock.destroyed) sock.resume();
     };
     sock.setEncoding('utf8');
     sock.on('close', done);
     sock.on('error', () => sock.destroy());
+    sock.on('drain', pump);
     sock.on('data', (chunk: string) => {
       buf += chunk;
-      if (buf.length > MAX_REQUEST_BYTES && !buf.includes('\n')) {
+      if (buf.length > MAX_REQUEST_BYTES && buf.indexOf('\n') < 0) {
         sock.end(JSON.stringify(errorResponse('bad-request', `request longer than ${MAX_REQUEST_BYTES} bytes`)) + '\n');
         buf = '';
         return;
       }
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (line === '') continue;
-        queue = queue.then(() => this.answer(line, ac.signal)).then((resp) => {
-          if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
-        });
-      }
+      pump();
     });
   }
 

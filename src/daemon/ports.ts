@@ -76,6 +76,8 @@ export interface Decision {
   reservations: Map<string, ReservationVerdict>;
   /** The core's own explanation (for the shortage and pressure log lines); absent in fakes. */
   explanation?: Explanation;
+  /** The host's books as the decision saw them (for the negative-budget warning); optional. */
+  host?: { budgetKib: number; reserveKib: number; freeKib: number; managedKib: number; fixedKib: number };
 }
 
 /** The decision core with its state and policy (src/core behind an adapter). */

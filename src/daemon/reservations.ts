@@ -7,8 +7,12 @@
  * and balloons others down within policy to free it), then `held` until released or expired.
  * While held, the first domain that appears binds to it and consumes it as it populates its
  * memory (remaining = size - what that domain holds), so the new domain's memory is never
- * counted twice. The core may also answer `impossible` (e.g. the minimums do not leave enough);
- * then the request fails at once with the core's reason.
+ * counted twice. A reservation made for a named domain (`launch` knows it from the xl config or
+ * `--name`) binds only to a new domain of that name, so a concurrent `xl create` cannot take it.
+ * The core may also answer `impossible` (e.g. the minimums do not leave enough); then the
+ * request fails with the core's reason (the daemon first lets domains that are still settling
+ * report). Held reservations are persisted by the daemon (`persisted()`/`restore()`), so a
+ * restart keeps them with their remaining time.
  */
 import type { ReservationObservation } from '../core/types.js';
 import { formatKib } from '../policy/units.js';
@@ -25,10 +29,25 @@ export type ReserveOutcome =
 
 export type ReleaseOutcome = { ok: true; id: string; domid: number | null } | { ok: false; code: 'not-found'; error: string };
 
+/** A held reservation as the state file keeps it (times are wall-clock ms). */
+export interface PersistedReservation {
+  id: string;
+  kib: number;
+  label: string | null;
+  domain: string | null;
+  createdAtMs: number;
+  expiresAtMs: number;
+  knownDomids: number[];
+  domid: number | null;
+  consumedKib: number;
+}
+
 interface Reservation {
   id: string;
   kib: number;
   label: string | null;
+  /** The name of the domain it is for, when the launcher knows it: only that domain binds. */
+  domain: string | null;
   state: 'pending' | 'held';
   createdAtMs: number;
   /** While pending: when the request times out. While held: when the reservation expires. */
@@ -55,16 +74,23 @@ export interface ReservationEvent {
 export class ReservationBook {
   private readonly items = new Map<string, Reservation>();
   private seq = 0;
+  /** Bumped by every change worth persisting (a held reservation appeared, changed or went). */
+  private revision = 0;
 
   constructor(private readonly idPrefix = 'r') {}
 
+  /** Changes since the book was made; the daemon saves the state file when it moves. */
+  get changes(): number {
+    return this.revision;
+  }
+
   /** Starts a reservation request; the promise settles at a later `afterDecision`. */
-  request(kib: number, opts: { timeoutMs: number; ttlMs: number; label: string | null; nowMs: number; signal?: AbortSignal }): { id: string; outcome: Promise<ReserveOutcome> } {
+  request(kib: number, opts: { timeoutMs: number; ttlMs: number; label: string | null; domain?: string | null; nowMs: number; signal?: AbortSignal }): { id: string; outcome: Promise<ReserveOutcome> } {
     const id = `${this.idPrefix}${++this.seq}`;
     let resolveFn!: (o: ReserveOutcome) => void;
     const outcome = new Promise<ReserveOutcome>((resolve) => (resolveFn = resolve));
     const r: Reservation = {
-      id, kib, label: opts.label, state: 'pending', createdAtMs: opts.nowMs, deadlineMs: opts.nowMs + opts.timeoutMs,
+      id, kib, label: opts.label, domain: opts.domain ?? null, state: 'pending', createdAtMs: opts.nowMs, deadlineMs: opts.nowMs + opts.timeoutMs,
       ttlMs: opts.ttlMs, reason: null, knownDomids: null, domid: null, consumedKib: 0, waiter: resolveFn,
       releaseWaiters: [], releaseDeadlineMs: null,
     };
@@ -130,22 +156,32 @@ export class ReservationBook {
    * Before the core runs, with the domains just observed: binds held reservations to newly
    * appeared domains, updates what they consumed, and completes `after_domain` releases.
    */
-  bind(domains: ReadonlyMap<number, { currentKib: number }>): ReservationEvent[] {
+  bind(domains: ReadonlyMap<number, { currentKib: number; name?: string | null }>): ReservationEvent[] {
     const events: ReservationEvent[] = [];
     const bound = new Set<number>();
     for (const r of this.items.values()) if (r.domid !== null) bound.add(r.domid);
+    // A domain someone reserved by name is theirs: an unnamed reservation does not take it.
+    const claimed = new Set<string>();
+    for (const r of this.items.values()) if (r.domain !== null && r.domid === null) claimed.add(r.domain);
     for (const r of this.ordered()) {
       if (r.state === 'held' && r.domid === null && r.knownDomids) {
-        const fresh = [...domains.keys()].filter((d) => !r.knownDomids?.has(d) && !bound.has(d)).sort((a, b) => a - b)[0];
+        const fresh = [...domains.entries()]
+          .filter(([d, v]) => !r.knownDomids?.has(d) && !bound.has(d) &&
+            (r.domain !== null ? v.name === r.domain : !(v.name && claimed.has(v.name))))
+          .map(([d]) => d).sort((a, b) => a - b)[0];
         if (fresh !== undefined) {
           r.domid = fresh;
           bound.add(fresh);
+          this.revision++;
           events.push({ kind: 'bound', id: r.id, kib: r.kib, detail: `domain ${fresh} took reservation ${r.id}` });
         }
       }
       if (r.domid !== null) {
         const d = domains.get(r.domid);
-        if (d) r.consumedKib = Math.max(r.consumedKib, d.currentKib);
+        if (d && d.currentKib > r.consumedKib) {
+          r.consumedKib = d.currentKib;
+          this.revision++;
+        }
       }
       if (r.domid !== null && r.releaseWaiters.length) {
         this.drop(r, null);
@@ -167,6 +203,7 @@ export class ReservationBook {
         r.state = 'held';
         r.deadlineMs = nowMs + r.ttlMs;
         r.knownDomids = new Set(domids);
+        this.revision++;
         const w = r.waiter;
         r.waiter = null;
         w?.({ ok: true, id: r.id, kib: r.kib, expiresAtMs: r.deadlineMs });
@@ -180,9 +217,49 @@ export class ReservationBook {
     return events;
   }
 
-  /** Fails every waiting request and drops everything (daemon shutting down). */
+  /**
+   * Daemon shutting down: waiting requests fail (their clients are told), held reservations are
+   * only forgotten here: they are in the state file and come back at the next start.
+   */
   shutdown(): void {
-    for (const r of [...this.items.values()]) this.drop(r, { ok: false, code: 'shutting-down', error: 'xenballoond is shutting down' });
+    for (const r of [...this.items.values()]) {
+      if (r.state === 'pending') this.drop(r, { ok: false, code: 'shutting-down', error: 'xenballoond is shutting down' });
+      else for (const w of r.releaseWaiters.splice(0)) w({ ok: true, id: r.id, domid: r.domid });
+    }
+  }
+
+  /** Held reservations as the state file keeps them (pending ones die with their client). */
+  persisted(): PersistedReservation[] {
+    return this.ordered().filter((r) => r.state === 'held').map((r) => ({
+      id: r.id, kib: r.kib, label: r.label, domain: r.domain, createdAtMs: r.createdAtMs, expiresAtMs: r.deadlineMs,
+      knownDomids: [...(r.knownDomids ?? [])], domid: r.domid, consumedKib: r.consumedKib,
+    }));
+  }
+
+  /** Held reservations from the state file, with their remaining time; expired ones are dropped. */
+  restore(list: readonly PersistedReservation[], nowMs: number): string[] {
+    const kept: string[] = [];
+    for (const p of list) {
+      const n = p.id.startsWith(this.idPrefix) ? Number(p.id.slice(this.idPrefix.length)) : NaN;
+      if (Number.isSafeInteger(n)) this.seq = Math.max(this.seq, n);
+      if (p.expiresAtMs <= nowMs || this.items.has(p.id)) continue;
+      this.items.set(p.id, {
+        id: p.id, kib: p.kib, label: p.label, domain: p.domain, state: 'held', createdAtMs: p.createdAtMs,
+        deadlineMs: p.expiresAtMs, ttlMs: p.expiresAtMs - p.createdAtMs, reason: null, knownDomids: new Set(p.knownDomids),
+        domid: p.domid, consumedKib: p.consumedKib, waiter: null, releaseWaiters: [], releaseDeadlineMs: null,
+      });
+      kept.push(p.id);
+    }
+    return kept;
+  }
+
+  /** The next ID is above every ID the state file ever handed out (none is reused). */
+  noteSeq(seq: number): void {
+    this.seq = Math.max(this.seq, seq);
+  }
+
+  get lastSeq(): number {
+    return this.seq;
   }
 
   /** True while any reservation is pending or held (bind has work to do). */
@@ -202,7 +279,7 @@ export class ReservationBook {
 
   status(): ReservationStatus[] {
     return this.ordered().map((r) => ({
-      id: r.id, kib: r.kib, remaining_kib: this.remaining(r), state: r.state, label: r.label,
+      id: r.id, kib: r.kib, remaining_kib: this.remaining(r), state: r.state, label: r.label, domain: r.domain,
       created_at_ms: r.createdAtMs, expires_at_ms: r.deadlineMs, domid: r.domid, reason: r.reason,
     }));
   }
@@ -220,6 +297,7 @@ export class ReservationBook {
 
   private drop(r: Reservation, pendingOutcome: (ReserveOutcome & { ok: false }) | null): void {
     this.items.delete(r.id);
+    if (r.state === 'held') this.revision++;
     if (r.waiter && pendingOutcome) r.waiter(pendingOutcome);
     r.waiter = null;
     for (const w of r.releaseWaiters) w({ ok: true, id: r.id, domid: r.domid });

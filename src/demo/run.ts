@@ -156,7 +156,7 @@ async function main(): Promise<number> {
       '--duration', values.duration, '--launch-command', launchCommand, '--log-level', 'info'], openSync(hostOut, 'w'), openSync(hostLog, 'w'), true);
     await waitForFile(() => readFileSync(hostOut, 'utf8'), 'sim-host: ready', host, 30_000);
     daemon = start('xenballoond', [daemonJs, '--xenstore', join(dir, 'xenstored.sock'), '--hypervisor', `sim:${join(dir, 'hypervisor.sock')}`,
-      '--control', control, '--policy', policy, '--log-format', 'json'], openSync(daemonLog, 'w'), openSync(daemonLog, 'a'), true);
+      '--control', control, '--state', join(dir, 'state'), '--policy', policy, '--log-format', 'json'], openSync(daemonLog, 'w'), openSync(daemonLog, 'a'), true);
     await waitForFile(() => readFileSync(daemonLog, 'utf8'), 'xenballoond started', daemon, 30_000);
     top = start('top', [ctl, '--control', control, 'top', '--delay', delay], 'inherit', 'inherit');
 

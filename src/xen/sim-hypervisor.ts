@@ -11,7 +11,7 @@ import { createConnection, type Socket } from 'node:net';
 import type { DomainInfo, Hypervisor, PhysInfo } from './hypervisor.js';
 import { type HvDomain, type HvGuest, type HvHello, type HvReply, type HvResults, MAX_LINE_BYTES } from '../sim/sim-host/protocol.js';
 
-export type SimHypervisorErrorCode = 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EEXIST' | 'EBUSY' | 'ESHUTDOWN' | 'ETIMEDOUT' | 'ECONNRESET' | 'ECONNREFUSED' | 'EPROTO';
+export type SimHypervisorErrorCode = 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EEXIST' | 'EBUSY' | 'ESHUTDOWN' | 'EPERM' | 'ETIMEDOUT' | 'ECONNRESET' | 'ECONNREFUSED' | 'EPROTO';
 
 export class SimHypervisorError extends Error {
   constructor(readonly code: SimHypervisorErrorCode, message: string) {

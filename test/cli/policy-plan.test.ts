@@ -22,7 +22,7 @@ function file(name: string, text: string): string {
 
 describe('xenballoonctl policy check', () => {
   it('exits 0 for the shipped policy and the examples', () => {
-    const r = run('policy', 'check', 'config/policy.yaml', 'config/examples/lab.yaml', 'config/examples/hosting-shop.yaml');
+    const r = run('policy', 'check', '--host-memory', '16G', 'config/policy.yaml', 'config/examples/lab.yaml', 'config/examples/hosting-shop.yaml');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^config\/policy\.yaml: ok$/m);
@@ -58,6 +58,25 @@ describe('xenballoonctl policy check', () => {
     const none = run('policy', 'check');
     expect(none.status).toBe(2);
     expect(none.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses a host.reserve that leaves nothing for guests on the host given, at its line', () => {
+    const p = file('greedy.yaml', 'interval: 1s\nhost:\n  reserve: 1T\n');
+    const r = run('policy', 'check', '--host-memory', '2G', p);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(`${p}:3:12: host.reserve: 1 TiB leaves nothing for guests on a host of 2G (--host-memory) (2 GiB in all); every guest would be held at its minimum: lower it`);
+    expect(run('policy', 'check', '--host-memory', '2T', p).status).toBe(0);
+  });
+
+  it('refuses a reserve of 100% anywhere; warns when no host is visible to check a size against', () => {
+    const all = file('all.yaml', 'host:\n  reserve: 100%\n');
+    const r = run('policy', 'check', all);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^${all.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:12: host\\.reserve: 100% keeps all of the host's memory from the guests`));
+    const some = file('some.yaml', 'host:\n  reserve: 1G\n');
+    const w = run('policy', 'check', some);
+    expect(w.status).toBe(0);
+    expect(w.stderr.trim()).toBe(`${some}: warning: host.reserve 1 GiB not checked against a host (none visible here: not a Xen dom0, or not root); give --host-memory SIZE to check it`);
   });
 
   it('shows a domain\'s effective settings', () => {

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient, ControlRequestError, controlRequest } from '../../src/daemon/control-client.js';
 import type { Request, Response } from '../../src/daemon/control-protocol.js';
-import { ControlServer, ControlServerError, errorResponse } from '../../src/daemon/control-server.js';
+import {
+  ControlServer, ControlServerError, errorResponse, MAX_CONNECTIONS, MAX_PENDING_PER_CONNECTION, MAX_UNREAD_REPLY_BYTES,
+} from '../../src/daemon/control-server.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -107,5 +109,78 @@ describe('control socket', () => {
     await writeFile(file, 'x');
     await expect(ControlServer.listen(file, async () => ({ ok: true, version: 1, pid: 4 }), () => undefined))
       .rejects.toThrow(/not a socket/);
+  });
+
+  it('stops reading a client that pipelines requests and never reads the answers; serves it once it reads', async () => {
+    const dir = await tmp();
+    const path = join(dir, 'control.sock');
+    let answered = 0;
+    const big = 'x'.repeat(64 * 1024); // a status answer of a big host
+    const handler = async (req: Request): Promise<Response> => {
+      if (req.op === 'ping') return { ok: true, version: 1, pid: 7 };
+      answered++;
+      return errorResponse('not-found', big);
+    };
+    const server = await ControlServer.listen(path, handler, () => undefined);
+    cleanups.push(() => server.close());
+    const total = 2000;
+    const s = net.connect(path);
+    s.pause(); // never reads
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    s.write('{"op":"status"}\n'.repeat(total));
+    await new Promise((r) => setTimeout(r, 500));
+    // What the server did for it is bounded by what a client may leave unread, not by what it sent.
+    const bound = MAX_PENDING_PER_CONNECTION + Math.ceil(MAX_UNREAD_REPLY_BYTES / big.length) + 64;
+    expect(answered).toBeLessThan(bound);
+    // The server still answers others meanwhile.
+    expect(await controlRequest(path, { op: 'ping' })).toEqual({ ok: true, version: 1, pid: 7 });
+    // Once the client reads, every request is answered, in order.
+    let lines = 0;
+    await new Promise<void>((resolve) => {
+      let rest = '';
+      s.on('data', (d: Buffer) => {
+        const parts = (rest + d.toString()).split('\n');
+        rest = parts.pop() ?? '';
+        lines += parts.length;
+        if (lines >= total) resolve();
+      });
+      s.resume();
+    });
+    s.destroy();
+    expect(lines).toBe(total);
+  });
+
+  it('caps connections: idle ones make room for new ones, and a busy one is never dropped', async () => {
+    const dir = await tmp();
+    const path = join(dir, 'control.sock');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const server = await ControlServer.listen(path, async (req) => {
+      if (req.op === 'reserve') await gate; // a waiting request keeps its connection busy
+      return { ok: true, version: 1, pid: 1 };
+    }, () => undefined);
+    cleanups.push(() => server.close());
+    const busy = net.connect(path);
+    let busyAnswer = '';
+    busy.on('data', (d) => (busyAnswer += d.toString()));
+    await new Promise<void>((r) => busy.once('connect', () => r()));
+    busy.write('{"op":"reserve","kib":1}\n');
+    await new Promise((r) => setTimeout(r, 50));
+    const socks: net.Socket[] = [];
+    cleanups.push(async () => socks.forEach((x) => x.destroy()));
+    for (let i = 0; i < MAX_CONNECTIONS + 20; i++) {
+      const c = net.connect(path);
+      c.on('error', () => undefined);
+      socks.push(c);
+      await new Promise<void>((r) => c.once('connect', () => r()));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    // Never more than the cap open; the oldest idle ones went; the operator still gets in.
+    expect(socks.filter((c) => !c.destroyed && !c.readableEnded).length).toBeLessThanOrEqual(MAX_CONNECTIONS);
+    expect(await controlRequest(path, { op: 'ping' })).toEqual({ ok: true, version: 1, pid: 1 });
+    release();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(busyAnswer).toContain('"ok":true');
+    busy.destroy();
   });
 });

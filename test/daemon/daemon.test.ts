@@ -8,8 +8,7 @@ import { FakeDecider, FakeHypervisor, FakeReports, FakeStore, waitFor } from './
 
 interface LogLine { level: number; msg: string; [k: string]: unknown }
 
-
-function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: number; valueEvents?: boolean } = {}) {
+function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: number; valueEvents?: boolean; xenstoreDeadlineMs?: number } = {}) {
   const lines: LogLine[] = [];
   const raw: string[] = [];
   const sink = new Writable({
@@ -37,7 +36,7 @@ function setup(opts: { dryRun?: boolean; stepTimeoutMs?: number; intervalMs?: nu
   store.addDomain(1, 'web', 512 * 1024, 1024 * 1024);
   const daemon = new Daemon({
     store, hypervisor: hv, reports, decider, policyFiles: ['test.yaml'], log, metrics, notifier: null,
-    dryRun: opts.dryRun ?? false, stepTimeoutMs: opts.stepTimeoutMs,
+    dryRun: opts.dryRun ?? false, stepTimeoutMs: opts.stepTimeoutMs, xenstoreDeadlineMs: opts.xenstoreDeadlineMs,
   });
   return { daemon, store, hv, reports, decider, metrics, lines, raw };
 }
@@ -339,5 +338,97 @@ describe('Daemon (with fake ports)', () => {
     await waitFor(() => t.daemon.status().domains.find((d) => d.domid === 1)?.target_kib === 470000 ||
       t.store.reads.filter((p) => p === '/local/domain/1/memory/target').length === 2, 'external write read');
     expect(t.store.reads.filter((p) => p === '/local/domain/1/memory/target').length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('Daemon: one failing domain does not stop the host', () => {
+  it('flags the domain error (errno, what was tried), keeps stepping and manages the others', async () => {
+    const t = setup();
+    running = t.daemon;
+    t.hv.add(2, 256 * 1024, 1025 * 1024);
+    t.store.addDomain(2, 'idle-3', 256 * 1024, 1024 * 1024);
+    t.hv.maxmemDenied.set(2, 'EPERM');
+    await t.daemon.start();
+    const steps0 = t.daemon.status().daemon.steps;
+    // Every step asks for maxmem on domain 2; a report asks for a new target on domain 1.
+    const ask = () => [{ kind: 'setMaxmem' as const, domid: 2, kib: 300 * 1024 }];
+    t.decider.extra = ask();
+    const keepAsking = setInterval(() => (t.decider.extra = ask()), 20);
+    try {
+      await waitFor(() => t.daemon.status().domains.find((d) => d.domid === 2)?.flags.includes('error') ?? false, 'error flag');
+      t.store.set('/local/domain/1/data/xenballoon/report', 'need=450000');
+      await waitFor(() => t.store.nodes.get('/local/domain/1/memory/target') === '450000', 'the other domain managed');
+      await waitFor(() => t.daemon.status().daemon.steps >= steps0 + 10, 'ten more steps');
+      const st = t.daemon.status();
+      expect(st.daemon.step_failures).toBe(0);
+      expect(st.daemon.stalled).toBe(false);
+      const d2 = st.domains.find((d) => d.domid === 2);
+      expect(d2?.error).toMatchObject({ action: 'setMaxmem', kib: 300 * 1024, code: 'EPERM' });
+      expect(t.daemon.explain('idle-3')?.lines[0]).toMatch(/^error: setMaxmem to 307200 KiB failed with EPERM/);
+      // Backoff: far fewer attempts than steps.
+      const attempts = t.hv.maxmemCalls.filter((c) => c.domid === 2).length;
+      expect(attempts).toBeLessThan(st.daemon.steps - steps0);
+      expect(t.lines.filter((l) => /on domain 2 \(idle-3\) failed with EPERM/.test(l.msg))).toHaveLength(1);
+      // Permission comes back: the error clears at the next retry.
+      t.hv.maxmemDenied.delete(2);
+      await waitFor(() => !t.daemon.status().domains.find((d) => d.domid === 2)?.flags.includes('error'), 'error cleared', 120_000);
+    } finally {
+      clearInterval(keepAsking);
+    }
+  });
+});
+
+describe('Daemon: policy footguns', () => {
+  it('logs once, with what to change, when host.reserve leaves managed domains a negative budget', async () => {
+    const t = setup();
+    running = t.daemon;
+    t.decider.hostBooks = { budgetKib: -512 * 1024, reserveKib: 4 * 1024 * 1024, freeKib: 1024 * 1024, managedKib: 512 * 1024, fixedKib: 1024 * 1024 };
+    await t.daemon.start();
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 5, 'five steps');
+    const lines = t.lines.filter((l) => /host\.reserve/.test(l.msg));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.level).toBe(50);
+    expect(lines[0]?.msg).toMatch(/leaves managed domains nothing .*lower host\.reserve in the policy and reload$/);
+  });
+});
+
+describe('Daemon: a hung xenstored', () => {
+  it('is marked unresponsive in status and logged once, and cleared when it answers again', async () => {
+    const t = setup({ xenstoreDeadlineMs: 200 });
+    running = t.daemon;
+    await t.daemon.start();
+    expect(t.daemon.status().daemon.xenstore).toBe('connected');
+    t.store.setStalled(true);
+    await waitFor(() => t.daemon.status().daemon.xenstore === 'unresponsive', 'unresponsive');
+    expect(t.daemon.status().daemon.xenstore_connected).toBe(true);
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 5, 'the loop goes on');
+    expect(t.lines.filter((l) => /xenstored has not answered a read/.test(l.msg))).toHaveLength(1);
+    t.store.setStalled(false);
+    await waitFor(() => t.daemon.status().daemon.xenstore === 'connected', 'answers again');
+    expect(t.lines.some((l) => l.msg === 'xenstored answers again')).toBe(true);
+  });
+});
+
+describe('Daemon: reservations wait for domains that are still settling', () => {
+  it('an impossible verdict waits while a domain created since start has not reported, then fails with the reason', async () => {
+    const t = setup();
+    running = t.daemon;
+    await t.daemon.start();
+    t.hv.add(7, 256 * 1024, 513 * 1024);
+    t.store.addDomain(7, 'new', 256 * 1024, 512 * 1024);
+    t.store.fire('@introduceDomain');
+    await waitFor(() => t.daemon.status().domains.some((d) => d.domid === 7), 'domain 7 seen');
+    t.decider.impossibleAboveKib = 100;
+    const pending = t.daemon.handleControl({ op: 'reserve', kib: 200, timeout_ms: 60_000 }, new AbortController().signal);
+    const steps = t.daemon.status().daemon.steps;
+    await waitFor(() => t.daemon.status().daemon.steps >= steps + 4, 'steps while waiting');
+    const r = t.daemon.status().reservations[0];
+    expect(r?.state).toBe('pending');
+    expect(r?.reason).toMatch(/waiting: domain 7 has not reported yet/);
+    // It reports: the verdict stands, and the client hears the core's reason.
+    t.store.set('/local/domain/7/data/xenballoon/report', 'need=200000');
+    expect(await pending).toEqual({ ok: false, code: 'impossible', error: 'minimums leave too little' });
   });
 });

@@ -72,7 +72,22 @@ export class FakeStore implements DaemonStore {
     if (!this.connected) throw new FakeStoreError('ECONNRESET', 'not connected');
   }
 
+  /** While set, reads never answer (a hung xenstored); cleared, the waiting ones answer. */
+  stall: { release: () => void; gate: Promise<void> } | null = null;
+
+  setStalled(on: boolean): void {
+    if (on && !this.stall) {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      this.stall = { release, gate };
+    } else if (!on && this.stall) {
+      this.stall.release();
+      this.stall = null;
+    }
+  }
+
   async read(path: string): Promise<string | null> {
+    if (this.stall) await this.stall.gate;
     this.check();
     this.reads.push(path);
     return this.get(path);
@@ -160,6 +175,8 @@ export class FakeHypervisor implements Hypervisor {
   failAlways: Error | null = null;
   /** When set, calls never resolve (a hung hypervisor). */
   hang = false;
+  /** setMaxmem on these domains fails with this errno (an XSM denial: EPERM). */
+  maxmemDenied = new Map<number, string>();
 
   add(domid: number, totKib: number, maxKib: number): void {
     this.doms.set(domid, {
@@ -191,6 +208,8 @@ export class FakeHypervisor implements Hypervisor {
     const d = this.doms.get(domid);
     if (!d) throw Object.assign(new Error(`no domain ${domid}`), { code: 'ESRCH' });
     this.maxmemCalls.push({ domid, kib });
+    const denied = this.maxmemDenied.get(domid);
+    if (denied) throw Object.assign(new Error(`xc_domain_setmaxmem: ${denied}`), { code: denied });
     d.maxKib = kib;
   }
 
@@ -251,6 +270,8 @@ export class FakeDecider implements Decider {
   throwNext: Error | null = null;
   /** The core's explanation to hand the daemon with each decision (for its event log lines). */
   explanation: Decision['explanation'];
+  /** The host's books the decision reports (the negative-budget warning reads them). */
+  hostBooks: Decision['host'] = undefined;
 
   decide(obs: Observation): Decision {
     this.observations.push(obs);
@@ -276,7 +297,7 @@ export class FakeDecider implements Decider {
         free -= r.kib;
       } else reservations.set(r.id, { state: 'pending', reason: `${free} KiB free` });
     }
-    return { actions, domains, reservations, ...(this.explanation ? { explanation: this.explanation } : {}) };
+    return { actions, domains, reservations, host: this.hostBooks, ...(this.explanation ? { explanation: this.explanation } : {}) };
   }
 }
 

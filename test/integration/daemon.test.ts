@@ -146,7 +146,7 @@ describe('xenballoond on a simulated host', () => {
   it('refuses to start without xenstored, in one line', async () => {
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const c = spawn(process.execPath, [daemonPath, '--xenstore', join(rig.dir, 'no-xenstored.sock'), '--hypervisor',
-        `sim:${join(rig.dir, 'hypervisor.sock')}`, '--control', join(rig.dir, 'other.sock'), '--policy', rig.policy], { stdio: ['ignore', 'ignore', 'pipe'] });
+        `sim:${join(rig.dir, 'hypervisor.sock')}`, '--control', join(rig.dir, 'other.sock'), '--state', join(rig.dir, 'other-state'), '--policy', rig.policy], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       c.stderr.on('data', (b: Buffer) => (err += b.toString()));
       c.on('exit', (code) => resolve({ code, stderr: err }));

@@ -114,13 +114,17 @@ export class Rig {
     return join(this.dir, 'control.sock');
   }
 
+  get stateDir(): string {
+    return join(this.dir, 'state');
+  }
+
   /** A sim-host with nothing launched, at real speed, and a copy of the test policy. */
-  async start(): Promise<void> {
+  async start(hostArgs: string[] = []): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'xbd-it-'));
     this.cleanups.push(() => rm(this.dir, { recursive: true, force: true }));
     this.policy = join(this.dir, 'policy.yaml');
     await copyFile(POLICY, this.policy);
-    const host = startProc([ctlPath, 'sim-host', '--scenario', SCENARIO, '--dir', this.dir, '--launch', 'none', '--forever', '--log-level', 'warn']);
+    const host = startProc([ctlPath, 'sim-host', '--scenario', SCENARIO, '--dir', this.dir, '--launch', 'none', '--forever', '--log-level', 'warn', ...hostArgs]);
     this.host = host;
     this.cleanups.push(() => stopProc(host));
     await waitFor('sim-host ready', () => {
@@ -139,7 +143,7 @@ export class Rig {
   async startDaemon(extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     const proc = startProc([
       daemonPath, '--xenstore', join(this.dir, 'xenstored.sock'), '--hypervisor', `sim:${join(this.dir, 'hypervisor.sock')}`,
-      '--control', this.control, '--policy', this.policy, '--log-level', 'debug', '--log-format', 'json', ...extra,
+      '--control', this.control, '--state', this.stateDir, '--policy', this.policy, '--log-level', 'debug', '--log-format', 'json', ...extra,
     ], env);
     const d = new Daemon(proc, this.control);
     this.cleanups.push(() => stopProc(proc));
@@ -148,6 +152,15 @@ export class Rig {
       return d.logs().some((l) => /xenballoond started/.test(l.msg)) && (await d.status()).daemon.steps > 0;
     });
     return d;
+  }
+
+  /** Starts a daemon with its own control socket and state against `host`'s xenstore; resolves when it exits. */
+  startSecond(host: Rig): Promise<{ code: number; stderr: string }> {
+    const p = startProc([
+      daemonPath, '--xenstore', join(host.dir, 'xenstored.sock'), '--hypervisor', `sim:${join(host.dir, 'hypervisor.sock')}`,
+      '--control', join(host.dir, 'second.sock'), '--state', join(host.dir, 'second-state'), '--policy', host.policy,
+    ]);
+    return p.exited.then((code) => ({ code: typeof code === 'number' ? code : -1, stderr: p.err() }));
   }
 
   async create(name: string, template: 'steady' | 'stuck', memory = 512 * MiB, maxmem = 1024 * MiB): Promise<number> {

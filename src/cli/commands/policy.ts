@@ -7,20 +7,27 @@
  * domain's effective settings, in the policy file's own units (YAML); --json gives the program's
  * internal form (sizes in KiB, durations in ms).
  */
+import { readFileSync } from 'node:fs';
+import { checkReserve, type VisibleHost } from '../../policy/host-check.js';
 import { defaultPolicy, loadPolicy, PolicyError, policyFiles, settingsFor, type Policy } from '../../policy/index.js';
 import { humanSettings, policyAsYaml } from '../../policy/show.js';
 import { stringify } from 'yaml';
+import { formatIssue, parsePolicyFile } from '../../policy/parse.js';
+import { parseSizeKib } from '../../policy/units.js';
 import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
 
 export const summary = 'check policy files (file:line:col errors), or show the merged policy';
 
-const USAGE = `usage: xenballoonctl policy check FILE...
+const USAGE = `usage: xenballoonctl policy check [--host-memory SIZE] FILE...
        xenballoonctl policy show [FILE] [--domain NAME|DOMID] [--json]
 
 check  Validates each FILE as xenballoond loads it: the file plus the policy.d/*.yaml beside it
        (or, for a directory, DIR/policy.yaml plus DIR/policy.d/). Prints "ok" lines on stdout
        and exits 0; or prints every problem as file:line:col: message on stderr and exits 1.
+       host.reserve is also checked against the host: the one given by --host-memory (its
+       total memory), else this one when it is a Xen dom0 (as root); a reserve that leaves
+       nothing for guests is an error. Where no host is visible, a warning says so.
 show   Prints the merged policy (default: the shipped one) in the policy file's own units
        (512M, 64M/s, 10%, 1s), as YAML; with --domain, that domain's effective settings.
        --json: the program's internal form instead (sizes KiB, rates KiB/s, durations ms).`;
@@ -39,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
 function args(argv: string[]) {
   return parseCommandArgs('policy', {
     args: argv,
-    options: { domain: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { domain: { type: 'string' }, json: { type: 'boolean' }, 'host-memory': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
     strict: true,
   });
@@ -51,10 +58,19 @@ async function check(argv: string[]): Promise<number> {
   if (values.help) return printUsage(USAGE);
   if (positionals.length === 0) throw new UserError("policy check: no FILE given; run 'xenballoonctl policy --help'", 2);
   let failed = false;
+  let host: VisibleHost | null | undefined;
   for (const path of positionals) {
     try {
       const files = policyFiles(path);
-      loadPolicy(path);
+      const policy = loadPolicy(path);
+      host ??= await visibleHost(values['host-memory']);
+      const v = checkReserve(policy, host);
+      if (v.kind === 'error') {
+        failed = true;
+        process.stderr.write(formatIssue({ file: reserveFile(files), ...reserveAt(files), message: v.message }) + '\n');
+        continue;
+      }
+      if (v.kind === 'warning') process.stderr.write(`${path}: warning: ${v.message}\n`);
       const extra = files.length > 1 ? ` (with ${files.length - 1} file(s) from policy.d)` : '';
       process.stdout.write(`${path}: ok${extra}\n`);
     } catch (err) {
@@ -64,6 +80,49 @@ async function check(argv: string[]): Promise<number> {
     }
   }
   return failed ? 1 : 0;
+}
+
+/** The host to check host.reserve against: --host-memory, else this dom0's, else null. */
+async function visibleHost(hostMemory: string | undefined): Promise<VisibleHost | null> {
+  if (hostMemory !== undefined) {
+    let totalKib: number;
+    try {
+      totalKib = parseSizeKib(hostMemory);
+    } catch (err) {
+      throw new UserError(`policy check: --host-memory: ${(err as Error).message}`, 2);
+    }
+    return { totalKib, dom0Kib: 0, source: `a host of ${hostMemory} (--host-memory)` };
+  }
+  try {
+    const { XenctrlHypervisor } = await import('../../xen/xenctrl.js');
+    const hv = await XenctrlHypervisor.open();
+    try {
+      const [phys, doms] = await Promise.all([hv.physinfo(), hv.domains()]);
+      return { totalKib: phys.totalKib, dom0Kib: doms.find((d) => d.domid === 0)?.totKib ?? 0, source: 'this host' };
+    } finally {
+      await hv.close();
+    }
+  } catch {
+    return null; // not a dom0, or not root: said as a warning
+  }
+}
+
+/** The file that sets host.reserve last (later files override earlier ones), for the error's place. */
+function reserveFile(files: readonly string[]): string {
+  return reserveSetter(files)?.fileName ?? files[0] ?? '';
+}
+
+function reserveAt(files: readonly string[]): { line: number; col: number } {
+  return reserveSetter(files)?.locate(['host', 'reserve']) ?? { line: 1, col: 1 };
+}
+
+function reserveSetter(files: readonly string[]) {
+  let found: ReturnType<typeof parsePolicyFile> | null = null;
+  for (const f of files) {
+    const parsed = parsePolicyFile(readFileSync(f, 'utf8'), f);
+    if (parsed.file.host?.reserve !== undefined) found = parsed;
+  }
+  return found;
 }
 
 async function show(argv: string[]): Promise<number> {

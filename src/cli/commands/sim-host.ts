@@ -10,6 +10,7 @@
 import { resolve } from 'node:path';
 import pino from 'pino';
 import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
+import { type Fault, FaultError, parseFault } from '../../sim/sim-host/faults.js';
 import { type LaunchMode, SimHost } from '../../sim/sim-host/runtime.js';
 import { SocketPathError } from '../../sim/xenstored/server.js';
 import { parseDurationMs } from '../../sim/units.js';
@@ -21,7 +22,7 @@ export const summary = 'run a simulated Xen host in real time (xenstored.sock, d
 
 const USAGE = `usage: xenballoonctl sim-host --scenario NAME|FILE --dir DIR [--seed N] [--speed X]
                             [--launch free|none] [--launch-command CMD] [--duration D | --forever]
-                            [--log-level LEVEL]
+                            [--inject FAULT]... [--log-level LEVEL]
 
   --scenario NAME|FILE   the host, dom0, guests and workloads (config/scenarios/NAME.yaml or a file)
   --dir DIR              where the sockets and results go (created if missing)
@@ -36,6 +37,10 @@ const USAGE = `usage: xenballoonctl sim-host --scenario NAME|FILE --dir DIR [--s
                          XB_MEMORY_KIB XB_MAXMEM_KIB in its environment.
   --duration D           simulated time to run (default: the scenario's), e.g. 10m
   --forever              run until stopped
+  --inject FAULT         a fault, repeatable (docs/simulator.md):
+                           setmaxmem-eperm:NAME       setmaxmem on domain NAME fails with EPERM
+                           xenstore-stall:SECONDS@AT  from simulated time AT, xenstored answers
+                                                      nobody for SECONDS (e.g. 10@30s)
   --log-level LEVEL      fatal, error, warn, info (default), debug, silent; logs go to stderr`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -50,6 +55,7 @@ export async function run(argv: string[]): Promise<number> {
       'launch-command': { type: 'string' },
       duration: { type: 'string' },
       forever: { type: 'boolean', default: false },
+      inject: { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -78,6 +84,13 @@ export async function run(argv: string[]): Promise<number> {
     throw new UserError(`--launch takes free or none, not '${values.launch}' (or use --launch-command CMD)`, 2);
   }
   const level = parseLogLevel(values['log-level']);
+  let faults: Fault[];
+  try {
+    faults = (values.inject ?? []).map(parseFault);
+  } catch (err) {
+    if (err instanceof FaultError) throw new UserError(err.message, 2);
+    throw err;
+  }
   if (values.forever && values.duration !== undefined) throw new UserError('give either --duration or --forever, not both', 2);
 
   let scenario;
@@ -98,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const dir = resolve(values.dir);
   const logger = pino({ level, base: { svc: 'sim-host' } }, pino.destination(2));
-  const host = new SimHost({ scenario, dir, seed: seedOverride ?? scenario.seed, speed, launch, durationMs, logger });
+  const host = new SimHost({ scenario, dir, seed: seedOverride ?? scenario.seed, speed, launch, durationMs, logger, faults });
   try {
     await host.start();
   } catch (err) {

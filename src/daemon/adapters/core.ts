@@ -134,6 +134,10 @@ export class CoreDecider implements Decider {
       },
       reservations,
       explanation: r.explanation,
+      host: {
+        budgetKib: r.explanation.host.budgetKib, reserveKib: r.explanation.host.reserveKib, freeKib: r.explanation.host.freeKib,
+        managedKib: r.explanation.host.managedKib, fixedKib: r.explanation.host.fixedKib,
+      },
     };
   }
 }

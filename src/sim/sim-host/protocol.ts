@@ -52,7 +52,7 @@ export const requestSchema = z.discriminatedUnion('op', [
 export type HvRequest = z.infer<typeof requestSchema>;
 export type HvOp = HvRequest['op'];
 
-export type HvErrorCode = 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EEXIST' | 'EBUSY' | 'ESHUTDOWN';
+export type HvErrorCode = 'EINVAL' | 'ENOENT' | 'ENOMEM' | 'EEXIST' | 'EBUSY' | 'ESHUTDOWN' | 'EPERM';
 
 /** A request the host refused, with the code its reply carries. */
 export class SimHostError extends Error {

@@ -35,6 +35,7 @@ import { XsRequestError } from '../xenstored/errors.js';
 import { initDom0, provisionDomain } from '../xenstored/provision.js';
 import { XenstoredServer } from '../xenstored/server.js';
 import type { XenstoreSession } from '../xenstored/session.js';
+import { type Fault, FaultPlan } from './faults.js';
 import { HypervisorSocketServer } from './hypervisor-server.js';
 import { type HvDomain, type HvGuest, SimHostError } from './protocol.js';
 
@@ -53,6 +54,8 @@ export interface SimHostOptions {
   logger: Logger;
   /** Wall clock in ms (performance.now by default). */
   clock?: () => number;
+  /** Injected faults (`--inject`, faults.ts). */
+  faults?: readonly Fault[];
 }
 
 const REPORT_KEY = 'data/xenballoon/report';
@@ -80,6 +83,7 @@ export class SimHost {
   private nextSampleMs: number;
   private fleet = 0;
   private lagWarned = false;
+  private readonly faults: FaultPlan;
   private stopping: Promise<RunResult> | null = null;
   private finishedResolve!: (r: RunResult) => void;
   /** Resolves with the run's summary once the host stopped (duration reached or stop()). */
@@ -88,6 +92,7 @@ export class SimHost {
   constructor(readonly opts: SimHostOptions) {
     this.log = opts.logger;
     this.clock = opts.clock ?? (() => performance.now());
+    this.faults = new FaultPlan(opts.faults ?? []);
     this.server = new XenstoredServer({ logger: opts.logger.child({ part: 'xenstored' }) });
     this.dom0 = this.server.session(0);
     this.sim = new Simulation(opts.scenario, opts.seed, {
@@ -223,6 +228,10 @@ export class SimHost {
   }
 
   setMaxmem(domid: number, kib: number): void {
+    const d = this.sim.domains.get(domid);
+    if (d && !d.dying && this.faults.deniesMaxmem(d.name)) {
+      throw new SimHostError('EPERM', `setmaxmem on domain ${domid} (${d.name}): permission denied (injected fault)`);
+    }
     if (!this.sim.setMaxmem(domid, kib)) throw new SimHostError('ENOENT', `no running domain ${domid}`);
   }
 
@@ -352,12 +361,21 @@ export class SimHost {
 
   private stepOnce(dt: number): void {
     this.sim.step(dt);
+    this.applyStall();
     this.metrics.tick(this.sim, dt);
     if (this.sim.nowMs >= this.nextSampleMs) {
       this.timeline.sample(this.sim);
       this.nextSampleMs += this.opts.scenario.sample;
     }
     this.pollLauncher();
+  }
+
+  /** xenstore-stall faults: xenstored stops answering its socket clients for the window. */
+  private applyStall(): void {
+    const on = this.faults.stalledAt(this.sim.nowMs);
+    if (on === this.server.core.stalled) return;
+    this.server.core.setStalled(on);
+    this.log.warn({ atMs: this.sim.nowMs }, on ? 'injected fault: xenstored stops answering' : 'injected fault over: xenstored answers again');
   }
 
   // ---- launching the scenario's guests ---------------------------------------------------------

@@ -49,6 +49,8 @@ export abstract class Connection implements WatchOwner, Caller {
   abstract deliverEvent(payload: Buffer, coalesceKey: string | undefined): void;
   /** Called once by the core when the connection is dropped (domain released, server closing). */
   protected abstract onDropped(reason: string): void;
+  /** The server answers again after a stall (fault injection): pick up what waited. */
+  resumed(): void {}
 
   /** @internal the core's hook into onDropped. */
   notifyDropped(reason: string): void {
@@ -109,6 +111,13 @@ export class XenstoreCore {
   private readonly introduced = new Set<number>();
   private readonly special = new Map<string, readonly Perm[]>(SPECIAL_NAMES.map((n) => [n, [{ id: 0, bits: 0 }]]));
   private requests = 0;
+  /** Bytes each guest domain's open transactions hold (its transaction memory quota). */
+  private readonly txBytes = new Map<number, number>();
+  /**
+   * While set, socket clients are neither read nor written (a hung xenstored, for fault
+   * injection: `sim-host --inject xenstore-stall:…`); in-process sessions go on.
+   */
+  private stalledFlag = false;
 
   constructor(options: CoreOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -123,6 +132,42 @@ export class XenstoreCore {
       introducedDomains: [...this.introduced].sort((a, b) => a - b),
       requests: this.requests,
     };
+  }
+
+  get stalled(): boolean {
+    return this.stalledFlag;
+  }
+
+  /** Stops (true) or resumes (false) answering socket clients. */
+  setStalled(on: boolean): void {
+    if (this.stalledFlag === on) return;
+    this.stalledFlag = on;
+    if (!on) for (const c of [...this.connections]) c.resumed();
+  }
+
+  /** Open connections of a domain. */
+  connectionsOf(domid: number): number {
+    return this.byDomain.get(domid)?.size ?? 0;
+  }
+
+  /** Bytes the domain's open transactions hold. */
+  transactionBytesOf(domid: number): number {
+    return this.txBytes.get(domid) ?? 0;
+  }
+
+  private chargeTransaction(domid: number, delta: number): void {
+    const now = (this.txBytes.get(domid) ?? 0) + delta;
+    if (delta > 0 && now > this.limits.transactionBytesPerDomain) {
+      throw new XsError('ENOMEM', 'transaction memory quota exceeded');
+    }
+    if (now <= 0) this.txBytes.delete(domid);
+    else this.txBytes.set(domid, now);
+  }
+
+  /** Ends a transaction's hold on its domain's quota. */
+  private releaseTransaction(conn: Connection, tx: Transaction): void {
+    conn.transactions.delete(tx.id);
+    if (!conn.privileged && tx.heldBytes) this.chargeTransaction(conn.domid, -tx.heldBytes);
   }
 
   attach(conn: Connection): void {
@@ -357,7 +402,7 @@ export class XenstoreCore {
 
   private clearWatchesAndTransactions(conn: Connection): void {
     for (const [key, w] of [...conn.watches]) this.removeWatch(conn, key, w);
-    conn.transactions.clear();
+    for (const tx of [...conn.transactions.values()]) this.releaseTransaction(conn, tx);
   }
 
   private transactionStart(conn: Connection, current: Transaction | undefined): Result {
@@ -370,7 +415,8 @@ export class XenstoreCore {
     while (id === 0 || conn.transactions.has(id)) id = (id + 1) >>> 0;
     conn.nextTransactionId = (id + 1) >>> 0;
     const maxNodes = conn.privileged ? Infinity : this.limits.nodesPerTransaction;
-    conn.transactions.set(id, new Transaction(id, this.store, maxNodes));
+    const charge = conn.privileged ? undefined : (delta: number) => this.chargeTransaction(conn.domid, delta);
+    conn.transactions.set(id, new Transaction(id, this.store, maxNodes, charge));
     return { payload: Buffer.from(`${id}\0`, 'latin1') };
   }
 
@@ -378,7 +424,7 @@ export class XenstoreCore {
     const arg = onlyArg(p);
     if (arg !== 'T' && arg !== 'F') throw new XsError('EINVAL');
     if (!tx) throw new XsError('ENOENT', 'not in a transaction');
-    conn.transactions.delete(tx.id);
+    this.releaseTransaction(conn, tx);
     if (arg === 'T') {
       if (tx.failed) throw new XsError('ENOMEM', 'transaction failed');
       if (!conn.privileged) {

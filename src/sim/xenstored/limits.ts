@@ -30,6 +30,18 @@ export interface XenstoredLimits {
    * its owner notices instead of silently missing events.
    */
   maxQueuedEventBytes: number;
+  /**
+   * Open connections per guest domain (ours: in Xen a guest has one ring, so C xenstored needs no
+   * such limit; our per-domain sockets do). Further connections are closed at once. Not dom0.
+   */
+  connectionsPerDomain: number;
+  /**
+   * Bytes a guest domain's open transactions may hold (paths, values and permissions they
+   * changed, across all its connections): ENOMEM past it, as C xenstored's hard memory quota
+   * (quota_memory_per_domain_hard, 2.5 MiB) answers. Ours counts only what transactions hold,
+   * the part that is unbounded otherwise. Not dom0.
+   */
+  transactionBytesPerDomain: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<XenstoredLimits> = Object.freeze({
@@ -43,4 +55,6 @@ export const DEFAULT_LIMITS: Readonly<XenstoredLimits> = Object.freeze({
   outstandingRequests: 20,
   privilegedOutstandingRequests: 1024,
   maxQueuedEventBytes: 4 * 1024 * 1024,
+  connectionsPerDomain: 8,
+  transactionBytesPerDomain: 2 * 1024 * 1024 + 512 * 1024,
 });

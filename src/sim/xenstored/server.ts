@@ -43,6 +43,8 @@ export class XenstoredServer {
   private readonly listeners = new Set<Listener>();
   private readonly domainListeners = new Map<number, Listener>();
   private closed = false;
+  /** Domains told once that their connections are over the limit. */
+  private readonly warnedConnections = new Set<number>();
 
   constructor(options: XenstoredServerOptions = {}) {
     this.log = options.logger ?? pino({ level: 'silent' });
@@ -108,6 +110,14 @@ export class XenstoredServer {
     await prepareSocketPath(path);
     const l: Listener = { server: createServer({ allowHalfOpen: true }), path, domid, sockets: new Set() };
     l.server.on('connection', (socket: Socket) => {
+      if (domid !== 0 && this.core.connectionsOf(domid) >= this.core.limits.connectionsPerDomain) {
+        if (!this.warnedConnections.has(domid)) {
+          this.warnedConnections.add(domid);
+          this.log.warn({ domid, limit: this.core.limits.connectionsPerDomain }, 'domain has too many connections: closing new ones');
+        }
+        socket.destroy();
+        return;
+      }
       const conn = new SocketConnection(this.core, socket, domid, this.log);
       l.sockets.add(conn);
       socket.on('close', () => l.sockets.delete(conn));

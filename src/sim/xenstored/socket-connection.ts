@@ -110,7 +110,16 @@ export class SocketConnection extends Connection {
   }
 
   /** Handles queued requests while the client keeps up with the replies, then writes. */
+  override resumed(): void {
+    this.pump();
+  }
+
   private pump(): void {
+    if (this.core.stalled) {
+      // Hung: nothing read, nothing answered, nothing delivered until it resumes.
+      if (!this.socket.isPaused()) this.socket.pause();
+      return;
+    }
     if (this.pumping) return;
     this.pumping = true;
     try {

@@ -9,6 +9,9 @@ import { XsError } from './errors.js';
 import { NO_NODE, type NodeView, type Store, type XsNode } from './store.js';
 import type { EventSource } from './watches.js';
 
+/** Bytes counted per changed node besides its path, value and permissions. */
+const NODE_HEADER_BYTES = 64;
+
 export class Transaction implements NodeView {
   readonly inTransaction = true;
   /** Snapshot (or modified copy) of every node accessed; null = absent. */
@@ -21,13 +24,31 @@ export class Transaction implements NodeView {
   readonly events: EventSource[] = [];
   /** Set when an operation inside failed half-way: the transaction can only be aborted. */
   failed = false;
+  /** What the nodes this transaction changed take (charged to its domain's memory quota). */
+  private held = 0;
+  private readonly sizes = new Map<string, number>();
 
   constructor(
     readonly id: number,
     private readonly base: Store,
     /** Most distinct nodes one transaction may touch (xenstored: 1024 for guests). */
     private readonly maxNodes: number,
+    /** Charges (or refunds) bytes to the owner's quota; throws (ENOMEM) to refuse a charge. */
+    private readonly charge: (deltaBytes: number) => void = () => undefined,
   ) {}
+
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  /** Accounts a changed node at its new size (0: deleted) before the change is made. */
+  private account(path: string, bytes: number): void {
+    const delta = bytes - (this.sizes.get(path) ?? 0);
+    if (delta === 0) return;
+    this.charge(delta);
+    this.held += delta;
+    this.sizes.set(path, bytes);
+  }
 
   get(path: string): XsNode | undefined {
     if (this.overlay.has(path)) return this.overlay.get(path) ?? undefined;
@@ -48,6 +69,8 @@ export class Transaction implements NodeView {
 
   put(path: string, node: Omit<XsNode, 'generation'>): void {
     const old = this.get(path);
+    // A node's record: path, value, 8 bytes per permission, and a header (as xenstored's).
+    this.account(path, NODE_HEADER_BYTES + path.length + node.value.length + 8 * node.perms.length);
     if (old) this.addOwned(old.perms[0]?.id, -1);
     this.addOwned(node.perms[0]?.id, 1);
     this.overlay.set(path, { ...node, generation: this.base.nextGeneration() });
@@ -57,6 +80,7 @@ export class Transaction implements NodeView {
   delete(path: string): void {
     const old = this.get(path);
     if (!old) return;
+    this.account(path, NODE_HEADER_BYTES + path.length);
     this.addOwned(old.perms[0]?.id, -1);
     this.overlay.set(path, null);
     this.modified.add(path);

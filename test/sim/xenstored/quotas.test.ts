@@ -117,4 +117,40 @@ describe('guest quotas', () => {
     expect(failed).toBe('ENOSPC');
     expect(errorCode(() => g.transactionEnd(tx))).toBe('ENOMEM');
   });
+
+  it('transaction memory: a guest\'s open transactions hold at most transactionBytesPerDomain (ENOMEM), freed when they end; dom0 unlimited', () => {
+    const g2 = server.session(1); // a second connection of the same guest shares the quota
+    const value = 'v'.repeat(1900);
+    let held = 0;
+    let refused: string | undefined;
+    const txs: [XenstoreSession, number][] = [];
+    outer: for (const s of [g, g2]) {
+      for (let t = 0; t < DEFAULT_LIMITS.transactionsPerConnection; t++) {
+        const tx = s.transactionStart();
+        txs.push([s, tx]);
+        for (let i = 0; i < 200; i++) {
+          refused = errorCode(() => s.write(`data/t${t}/k${i}`, value, tx));
+          if (refused !== undefined) break outer;
+          held = server.core.transactionBytesOf(1);
+        }
+      }
+    }
+    expect(refused).toBe('ENOMEM');
+    expect(held).toBeLessThanOrEqual(DEFAULT_LIMITS.transactionBytesPerDomain);
+    expect(held).toBeGreaterThan(DEFAULT_LIMITS.transactionBytesPerDomain - 2100);
+    for (const [s, tx] of txs) s.transactionEnd(tx, false);
+    expect(server.core.transactionBytesOf(1)).toBe(0);
+    const tx0 = dom0.transactionStart();
+    for (let i = 0; i < 2000; i++) dom0.write(`/dom0-tx/k${i}`, value, tx0);
+    dom0.transactionEnd(tx0, false);
+  });
+
+  it('transaction memory is given back when the connection goes away', () => {
+    const g2 = server.session(1);
+    const tx = g2.transactionStart();
+    g2.write('data/x', 'y'.repeat(1000), tx);
+    expect(server.core.transactionBytesOf(1)).toBeGreaterThan(1000);
+    g2.close();
+    expect(server.core.transactionBytesOf(1)).toBe(0);
+  });
 });

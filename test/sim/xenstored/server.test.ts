@@ -102,4 +102,40 @@ describe('XenstoreSession.asNodeOps', () => {
     expect(await ops.getPermissions('/prov/a')).toEqual([{ domid: 4, perm: 'none' }]);
     await expect(ops.getPermissions('/prov/missing')).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('closes a guest\'s connections beyond connectionsPerDomain; dom0 and other guests still connect', async () => {
+    const main = join(dir, 'xs.sock');
+    await server.listen(main);
+    const dom0 = server.session(0);
+    provisionDomain(dom0, 5);
+    dom0.introduceDomain(5);
+    const path = join(dir, 'dom5.sock');
+    await server.addDomainSocket(5, path);
+    const limit = server.core.limits.connectionsPerDomain;
+    const clients: XsTestClient[] = [];
+    for (let i = 0; i < limit; i++) clients.push(await XsTestClient.connect(path));
+    await clients[0]!.write('data/ok', '1');
+    expect(server.core.connectionsOf(5)).toBe(limit);
+    const extra = await XsTestClient.connect(path);
+    await extra.waitForClose();
+    const d = await XsTestClient.connect(main);
+    await d.write('/still', 'answers');
+    for (const c of [...clients, d]) c.close();
+  });
+
+  it('a stalled server answers nothing until it resumes, then answers what waited', async () => {
+    const main = join(dir, 'xs.sock');
+    await server.listen(main);
+    const c = await XsTestClient.connect(main);
+    await c.write('/a', '1');
+    server.core.setStalled(true);
+    let answered = false;
+    const p = c.write('/a', '2').then(() => (answered = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answered).toBe(false);
+    server.core.setStalled(false);
+    await p;
+    expect(server.session(0).readText('/a')).toBe('2');
+    c.close();
+  });
 });
