@@ -64,7 +64,7 @@ describe('xenballoonctl policy check', () => {
     const p = file('greedy.yaml', 'interval: 1s\nhost:\n  reserve: 1T\n');
     const r = run('policy', 'check', '--host-memory', '2G', p);
     expect(r.status).toBe(1);
-    expect(r.stderr.trim()).toBe(`${p}:3:12: host.reserve: 1 TiB leaves nothing for guests on a host of 2G (--host-memory) (2 GiB in all); every guest would be held at its minimum: lower it`);
+    expect(r.stderr.trim()).toBe(`${p}:3:12: host.reserve: 1T leaves nothing for guests on a host of 2G (--host-memory) (2G in all); every guest would be held at its minimum: lower it`);
     expect(run('policy', 'check', '--host-memory', '2T', p).status).toBe(0);
   });
 
@@ -76,7 +76,7 @@ describe('xenballoonctl policy check', () => {
     const some = file('some.yaml', 'host:\n  reserve: 1G\n');
     const w = run('policy', 'check', some);
     expect(w.status).toBe(0);
-    expect(w.stderr.trim()).toBe(`${some}: warning: host.reserve 1 GiB not checked against a host (none visible here: not a Xen dom0, or not root); give --host-memory SIZE to check it`);
+    expect(w.stderr.trim()).toBe(`${some}: warning: host.reserve 1G not checked against a host (none visible here: not a Xen dom0, or not root); give --host-memory SIZE to check it`);
   });
 
   it('shows a domain\'s effective settings', () => {
