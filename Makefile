@@ -10,6 +10,9 @@ APT_PACKAGES := libxenstore4 xenstore-utils libxen-dev xen-utils-4.17 gcc make l
 
 NPM_STAMP := node_modules/.xenballoond-installed
 
+# The one version (package.json's): compiled into the C tools and the bundles, named in the .deb.
+VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+
 .PHONY: help setup setup-apt build build-ts build-native build-native-static build-native-sanitize test test-native-sanitize lint clean bench bench-core bench-xenstore bench-xenstored setup-lab lab-images lab-smoke lab-test
 
 help:
@@ -56,7 +59,7 @@ build-ts: $(NPM_STAMP)
 # The guest tools (native/): C11, warnings are errors. They link libxenstore (which pulls in
 # libxentoolcore) and libc only, so a guest initrd needs just those libraries and ld-linux;
 # build-native-static makes binaries that need nothing at all.
-NATIVE_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+NATIVE_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -DXB_VERSION='"$(VERSION)"'
 NATIVE_LIB_SRC := native/common.c native/stats.c native/selfballoon.c
 NATIVE_HDR := $(wildcard native/*.h)
 REPORT_SRC := native/xenballoon-report.c $(NATIVE_LIB_SRC)
@@ -92,7 +95,7 @@ build/static/eatmem: $(EATMEM_SRC) $(NATIVE_HDR)
 	$(CC) $(NATIVE_CFLAGS) -static -s -o $@ $(EATMEM_SRC) $(NATIVE_STATIC_LIBS)
 
 # The C tools under AddressSanitizer and UBSan, run over every /proc fixture and a short eatmem.
-SANITIZE_FLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SANITIZE_FLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DXB_VERSION='"$(VERSION)"'
 
 build/sanitize/xenballoon-report: $(REPORT_SRC) $(NATIVE_HDR)
 	@mkdir -p $(@D)

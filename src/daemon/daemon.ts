@@ -22,6 +22,7 @@ import {
 } from './reservations.js';
 import { StepScheduler } from './scheduler.js';
 import type { Notifier } from './sd-notify.js';
+import { statusLine } from './status-line.js';
 
 /** Steps that have not completed for this many intervals raise the watchdog alarm. */
 export const STALL_INTERVALS = 5;
@@ -74,6 +75,9 @@ export class Daemon {
   private lastStepDurationMs: number | null = null;
   private lastError: string | null = null;
   private stalled = false;
+  /** The last STATUS= sent to systemd: resent only when it changes. */
+  private sentStatus = '';
+  private lastStepFailed = false;
   private lastObs: Observation | null = null;
   private lastDecision: Decision | null = null;
   private watchdogTimer: NodeJS.Timeout | null = null;
@@ -163,6 +167,7 @@ export class Daemon {
       this.o.metrics?.stepDuration.observe(this.lastStepDurationMs / 1000);
       this.o.metrics?.lastStep.set(this.lastStepAtMs / 1000);
       this.conditions.clear('step', 'control steps succeed again');
+      this.lastStepFailed = false;
     } catch (err) {
       // Abandon whatever the failed step was still doing: it may not write any more.
       if (this.gen === gen) this.gen++;
@@ -170,9 +175,25 @@ export class Daemon {
       this.lastError = (err as Error).message ?? String(err);
       this.o.metrics?.stepFailures.inc();
       this.conditions.raise('step', 'error', `control step failed (the loop continues): ${this.lastError}`, { err });
+      this.lastStepFailed = true;
     } finally {
       this.firstStepDone();
+      this.notifyStatus();
     }
+  }
+
+  /** Tells systemd what the daemon is doing (STATUS=), only when that changed. */
+  private notifyStatus(): void {
+    if (!this.o.notifier?.active) return;
+    let managed = 0;
+    for (const v of this.lastDecision?.domains.values() ?? []) if (v.managed) managed++;
+    const line = statusLine({
+      domains: this.observer.domains.size, managed, dryRun: this.o.dryRun === true,
+      failing: this.lastStepFailed ? (this.lastError ?? 'unknown error') : null, stalled: this.stalled,
+    });
+    if (line === this.sentStatus) return;
+    this.sentStatus = line;
+    this.o.notifier.status(line);
   }
 
   private async runStep(gen: number, reasons: readonly string[]): Promise<void> {
@@ -210,10 +231,12 @@ export class Daemon {
       this.stalled = true;
       this.o.metrics?.stalled.set(1);
       this.conditions.raise('stalled', 'error', `no control step has completed for ${STALL_INTERVALS} intervals; last error: ${this.lastError ?? 'none'}`);
+      this.notifyStatus();
     } else if (!late && this.stalled) {
       this.stalled = false;
       this.o.metrics?.stalled.set(0);
       this.conditions.clear('stalled', 'control steps are completing again');
+      this.notifyStatus();
     }
   }
 
