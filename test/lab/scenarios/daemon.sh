@@ -29,6 +29,13 @@ set -euo pipefail
 . "$LAB_ROOT/test/lab/dom0-lib.sh"
 
 SOCK=/run/xenballoond/control.sock
+# What runs: the esbuild bundles that `make deb` ships (LAB_DAEMON/LAB_CTL name others, e.g.
+# LAB_DAEMON=dist/cli/xenballoond.js for tsc's output, ~300 files).
+DAEMON_JS=${LAB_DAEMON:-build/bundle/xenballoond.mjs}
+CTL_JS=${LAB_CTL:-build/bundle/xenballoonctl.mjs}
+# The daemon runs with the capabilities the unit leaves it (CapabilityBoundingSet=CAP_IPC_LOCK,
+# NoNewPrivileges=yes), through setpriv: dom0 here has no systemd. LAB_HARDEN=0: all of root's.
+if [ "${LAB_HARDEN:-1}" = 1 ]; then HARDEN=(setpriv --bounding-set=-all,+ipc_lock --inh-caps=-all --no-new-privs); else HARDEN=(); fi
 STATE=/run/lab-state
 POLICY=$LAB_ROOT/test/lab/policy.yaml
 GUEST_MEM=128
@@ -154,9 +161,16 @@ lab_say "host: ${free_mib} MiB free before any guest; at maxmem ${GUEST_MAXMEM} 
 mkdir -p "${SOCK%/*}" "$STATE"
 xentop -b -d 10 >"$LAB_RESULTS/xentop.log" 2>&1 </dev/null &
 XENTOP_PID=$!
-lab_say "starting xenballoond (--hypervisor xen, policy $POLICY)"
+# Loading the program alone (--version: every module, no Xen call), cold, tsc's dist/ against the
+# bundle; node itself is warmed first so that only the program's own files count.
+node -e 0
+t=$(lab_now); node dist/cli/xenballoond.js --version >/dev/null; lab_timing load_dist_s "$(lab_since "$t")"
+t=$(lab_now); node build/bundle/xenballoond.mjs --version >/dev/null; lab_timing load_bundle_s "$(lab_since "$t")"
+lab_say "loading the program cold: dist/ $(awk '$1=="load_dist_s"{print $2}' "$LAB_RESULTS/scenario-timings.txt") s, bundle $(awk '$1=="load_bundle_s"{print $2}' "$LAB_RESULTS/scenario-timings.txt") s"
+
+lab_say "starting xenballoond ($DAEMON_JS${HARDEN:+ under ${HARDEN[*]}}, --hypervisor xen, policy $POLICY)"
 t0=$(lab_now)
-node dist/cli/xenballoond.js --hypervisor xen --policy "$POLICY" --control "$SOCK" \
+"${HARDEN[@]}" node "$DAEMON_JS" --hypervisor xen --policy "$POLICY" --control "$SOCK" \
   >"$LAB_RESULTS/daemon.log" 2>&1 </dev/null &
 DAEMON_PID=$!
 node test/lab/scenarios/timeline.mjs --control "$SOCK" --csv "$LAB_RESULTS/timeline.csv" \
@@ -165,6 +179,14 @@ SAMPLER_PID=$!
 until_ok 300 "xenballoond to answer the sampler" daemon_up
 lab_timing daemon_up "$(lab_since "$t0")"
 lab_say "xenballoond up (pid $DAEMON_PID) after $(lab_since "$t0") s"
+# Process start to its first step done (the "xenballoond started" line, logged right before READY=1).
+started_ms=$(awk '/xenballoond started/ { if (match($0, /"time":[0-9]+/)) { print substr($0, RSTART + 7, RLENGTH - 7); exit } }' "$LAB_RESULTS/daemon.log")
+if [ -n "$started_ms" ]; then
+  t0_ms=$(( 10#${t0/./} / 1000 ))
+  d=$(( started_ms - t0_ms ))
+  lab_timing daemon_started_s "$((d / 1000)).$(printf '%03d' $((d % 1000)))"
+  lab_say "xenballoond's start (process start to its first step): $((d / 1000)).$(printf '%03d' $((d % 1000))) s"
+fi
 
 # --- Guests, one after another, each through a reservation.
 guests=()
@@ -174,7 +196,7 @@ for ((i = 1; i <= count; i++)); do
   cfg=$(lab_guest_config "$name" "$GUEST_MEM" "$GUEST_MAXMEM" "$GUEST_ARGS")
   t0=$(lab_now)
   lab_say "xenballoonctl launch --reserve ${GUEST_MEM}M -- xl create $name.cfg"
-  if ! timeout 300 node dist/cli/xenballoonctl.js --control "$SOCK" launch --reserve "${GUEST_MEM}M" \
+  if ! timeout 300 node "$CTL_JS" --control "$SOCK" launch --reserve "${GUEST_MEM}M" \
     --timeout 120s --wait 120s -- xl create "$cfg" >"$log" 2>&1; then
     cat "$log" >&2
     daemon_alive || daemon_died "during the launch of $name"
