@@ -25,6 +25,7 @@ help:
 	@echo "make lint    type-check sources and tests, and run eslint"
 	@echo "make setup   install missing Debian packages (apt-get, needs root) and npm packages"
 	@echo "make bench   run every simulator scenario with xenballoond and its peers; tables in docs/benchmarks.md (BENCH_SEEDS=1-5: five seeds)"
+	@echo "make bench-start  the daemon's start to its first step, dist/ vs the shipped bundle (prints numbers)"
 	@echo "make bench-core  time the decision core per step for 10..10,000 domains (prints numbers)"
 	@echo "make bench-daemon  the real daemon with 100 and 1,000 simulated domains: latency, CPU at rest, RSS"
 	@echo "make deb     the Debian package build/deb/xenballoond_VERSION_amd64.deb, lintian-checked (make deb-check: install it in a fresh Debian 12 root)"
@@ -280,6 +281,12 @@ demo: build
 bench-daemon: build
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/daemon.js
+
+# A benchmark, not a test: the daemon's start (process start to its first step) against a
+# simulated host, tsc's dist/ against the shipped bundle (docs/benchmarks.md). Prints numbers.
+.PHONY: bench-start
+bench-start: build bundle
+	bench/start.sh
 
 # --- The real-Xen lab (docs/lab.md): Xen 4.17 + dom0 + PV guests under QEMU, from Debian packages.
 setup-lab:

@@ -22,7 +22,9 @@ tarball=$work/bookworm-minbase.tgz
 start=$SECONDS
 say() { echo "deb-check: [$((SECONDS - start)) s] $*" >&2; }
 
+pids=()
 cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for m in var/cache/apt/archives dev proc; do
     mountpoint -q "$root/$m" 2>/dev/null && umount -l "$root/$m"
   done
@@ -78,5 +80,33 @@ out=$(in_root xenballoond --control /tmp/x.sock 2>&1); rc=$?
 set -e
 say "xenballoond outside a dom0: exit $rc: $out"
 [ "$rc" = 1 ] && [[ $out == "xenballoond: cannot open libxenctrl"* ]] || fail "xenballoond outside a dom0: exit $rc, '$out'"
-in_root man -w xenballoond xenballoonctl xenballoond.policy >/dev/null 2>&1 || say "(man is not in minbase: man pages not read)"
+# The daemon itself under node 18, against a simulated host (sim-host: our xenstored and a
+# simulated hypervisor): it starts, steps, serves status and metrics, and stops on SIGTERM.
+say "xenballoond against a simulated host (sim-host paper-idle-2g)"
+port=$((20000 + RANDOM % 20000))
+in_root sh -c 'exec xenballoonctl sim-host --scenario paper-idle-2g --dir /tmp/simhost --forever --log-level warn' >"$work/sim-host.log" 2>&1 &
+host_pid=$!
+pids+=("$host_pid")
+for _ in $(seq 300); do [ -S "$root/tmp/simhost/hypervisor.sock" ] && [ -S "$root/tmp/simhost/xenstored.sock" ] && break; sleep 0.2; done
+in_root sh -c "exec xenballoond --xenstore /tmp/simhost/xenstored.sock --hypervisor sim:/tmp/simhost/hypervisor.sock \
+  --control /tmp/simhost/control.sock --metrics 127.0.0.1:$port --log-format json" >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+pids+=("$daemon_pid")
+for _ in $(seq 300); do grep -q 'xenballoond started' "$work/daemon.log" && break; kill -0 $daemon_pid 2>/dev/null || break; sleep 0.2; done
+grep -q 'xenballoond started' "$work/daemon.log" || { cat "$work/daemon.log" >&2; kill $host_pid; fail "xenballoond did not start under node 18"; }
+run xenballoonctl --control /tmp/simhost/control.sock status >/dev/null
+in_root node -e "fetch('http://127.0.0.1:$port/metrics').then(r => r.text()).then(t => { if (!/^xenballoond_/m.test(t)) process.exit(1); })" ||
+  fail "no xenballoond metrics on 127.0.0.1:$port"
+kill -TERM $daemon_pid; wait $daemon_pid || fail "xenballoond exited $? on SIGTERM"
+kill -TERM $host_pid; wait $host_pid || true
+grep -q '"level":50' "$work/daemon.log" && { grep '"level":50' "$work/daemon.log" >&2; fail "xenballoond logged errors"; }
+say "xenballoond started, stepped, answered status and metrics, stopped cleanly"
+files=$(in_root dpkg -L xenballoond)
+for f in /usr/share/man/man8/xenballoond.8.gz /usr/share/man/man8/xenballoonctl.8.gz /usr/share/man/man5/xenballoond.policy.5.gz \
+  /lib/systemd/system/xenballoond.service /usr/lib/xenballoond/guest/xenballoon-report; do
+  grep -qx "$f" <<<"$files" || fail "the package lacks $f"
+done
+grep -qx 'ExecStart=/usr/sbin/xenballoond $XENBALLOOND_OPTS' "$root/lib/systemd/system/xenballoond.service" || fail "the unit's ExecStart= is not /usr/sbin/xenballoond"
+[ "$(in_root dpkg-query -W -f='${Conffiles}' xenballoond | awk '{print $1}' | sort | tr '\n' ' ')" = "/etc/default/xenballoond /etc/xenballoond/policy.yaml " ] ||
+  fail "conffiles are not /etc/default/xenballoond and /etc/xenballoond/policy.yaml"
 say "passed"
