@@ -253,7 +253,7 @@ install: bundle $(GUEST_TOOLS) build/lib/libxbdshim.so
 # Removes what `make install` put in place (same variables), except the policy and
 # /etc/default/xenballoond, which are the operator's.
 uninstall:
-	-systemctl disable --now xenballoond.service 2>/dev/null
+	-[ -n "$(DESTDIR)" ] || systemctl disable --now xenballoond.service 2>/dev/null
 	[ ! -e $(DESTDIR)$(PREFIX)/bin/xenballoond.mjs ] || rm -rf $(DESTDIR)$(PREFIX)
 	rm -f $(DESTDIR)$(SBINDIR)/xenballoond $(DESTDIR)$(BINDIR)/xenballoonctl $(DESTDIR)$(UNITDIR)/xenballoond.service
 	rm -f $(DESTDIR)$(MANDIR)/man8/xenballoond.8.gz $(DESTDIR)$(MANDIR)/man8/xenballoonctl.8.gz $(DESTDIR)$(MANDIR)/man5/xenballoond.policy.5.gz
