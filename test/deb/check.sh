@@ -51,6 +51,8 @@ cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 # No services start in the chroot (and there is no systemd running in it anyway).
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" && chmod 755 "$root/usr/sbin/policy-rc.d"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
+# In the background with its own pid ($! is the program itself: chroot and env exec it).
+bg_in_root() { (exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@") & }
 
 cp "$deb" "$root/tmp/"
 say "apt-get install ./$(basename "$deb") (Depends from $mirror)"
@@ -84,12 +86,12 @@ say "xenballoond outside a dom0: exit $rc: $out"
 # simulated hypervisor): it starts, steps, serves status and metrics, and stops on SIGTERM.
 say "xenballoond against a simulated host (sim-host paper-idle-2g)"
 port=$((20000 + RANDOM % 20000))
-in_root sh -c 'exec xenballoonctl sim-host --scenario paper-idle-2g --dir /tmp/simhost --forever --log-level warn' >"$work/sim-host.log" 2>&1 &
+bg_in_root xenballoonctl sim-host --scenario paper-idle-2g --dir /tmp/simhost --forever --log-level warn >"$work/sim-host.log" 2>&1
 host_pid=$!
 pids+=("$host_pid")
 for _ in $(seq 300); do [ -S "$root/tmp/simhost/hypervisor.sock" ] && [ -S "$root/tmp/simhost/xenstored.sock" ] && break; sleep 0.2; done
-in_root sh -c "exec xenballoond --xenstore /tmp/simhost/xenstored.sock --hypervisor sim:/tmp/simhost/hypervisor.sock \
-  --control /tmp/simhost/control.sock --metrics 127.0.0.1:$port --log-format json" >"$work/daemon.log" 2>&1 &
+bg_in_root xenballoond --xenstore /tmp/simhost/xenstored.sock --hypervisor sim:/tmp/simhost/hypervisor.sock \
+  --control /tmp/simhost/control.sock --metrics "127.0.0.1:$port" --log-format json >"$work/daemon.log" 2>&1
 daemon_pid=$!
 pids+=("$daemon_pid")
 for _ in $(seq 300); do grep -q 'xenballoond started' "$work/daemon.log" && break; kill -0 $daemon_pid 2>/dev/null || break; sleep 0.2; done

@@ -177,7 +177,8 @@ t0=$(lab_now)
   >"$LAB_RESULTS/daemon.log" 2>&1 </dev/null &
 DAEMON_PID=$!
 # Process start to its first step done (the "xenballoond started" line, logged right before READY=1).
-daemon_started() { local log; log=$(<"$LAB_RESULTS/daemon.log"); [[ $log == *'xenballoond started'* ]]; }
+# (bash builtins only; the log exists once the background job has opened it)
+daemon_started() { local log=''; [ -s "$LAB_RESULTS/daemon.log" ] && log=$(<"$LAB_RESULTS/daemon.log"); [[ $log == *'xenballoond started'* ]]; }
 until_ok 300 "xenballoond's first step" daemon_started
 started_ms=$(awk '/xenballoond started/ { if (match($0, /"time":[0-9]+/)) { print substr($0, RSTART + 7, RLENGTH - 7); exit } }' "$LAB_RESULTS/daemon.log")
 d=$((started_ms - 10#${t0/./} / 1000))
