@@ -5,6 +5,11 @@
 #ifndef XB_COMMON_H
 #define XB_COMMON_H
 
+/* The package version (the Makefile passes -DXB_VERSION from package.json); "dev" otherwise. */
+#ifndef XB_VERSION
+#define XB_VERSION "dev"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

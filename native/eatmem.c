@@ -59,7 +59,7 @@ static void usage(FILE *out)
 	      "  --seed N          seed for a repeatable run (default: from the clock; printed)\n"
 	      "  --publish         write the chunk held (KiB) to xenstore, 0 once freed\n"
 	      "  --key PATH        xenstore key for --publish (default data/eatmem/chunk)\n"
-	      "  --help\n",
+	      "  --version, --help\n",
 	      out);
 }
 
@@ -125,7 +125,7 @@ static void sleep_s(long long s)
 
 int main(int argc, char **argv)
 {
-	enum { O_MAX = 1000, O_MIN, O_HOLD, O_RATE, O_SMAX, O_SMIN, O_WMAX, O_ROUNDS, O_SEED, O_PUBLISH, O_KEY, O_HELP };
+	enum { O_MAX = 1000, O_MIN, O_HOLD, O_RATE, O_SMAX, O_SMIN, O_WMAX, O_ROUNDS, O_SEED, O_PUBLISH, O_KEY, O_VERSION, O_HELP };
 	static const struct option longopts[] = {
 		{ "max", required_argument, NULL, O_MAX },
 		{ "min", required_argument, NULL, O_MIN },
@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "publish", no_argument, NULL, O_PUBLISH },
 		{ "key", required_argument, NULL, O_KEY },
+		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -186,6 +187,7 @@ int main(int argc, char **argv)
 			break;
 		case O_PUBLISH: do_publish = true; break;
 		case O_KEY: key = optarg; break;
+		case O_VERSION: printf(PROG " " XB_VERSION "\n"); return 0;
 		case O_HELP: usage(stdout); return 0;
 		default:
 			fprintf(stderr, PROG ": unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);

@@ -27,7 +27,6 @@
 #include <xenstore.h>
 
 #define PROG "xenballoon-report"
-#define VERSION "1.0"
 /* Never publish more often than this, whatever the interval and the changes. */
 #define MIN_PUBLISH_GAP_MS 250
 #define BACKOFF_FIRST_MS 1000
@@ -212,7 +211,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_PROC: o->proc_dir = optarg; break;
 		case O_SYS: o->sys_dir = optarg; break;
 		case O_VERBOSE: o->verbose = true; break;
-		case O_VERSION: printf(PROG " " VERSION " (record format v1)\n"); return 0;
+		case O_VERSION: printf(PROG " " XB_VERSION " (record format v1)\n"); return 0;
 		case O_HELP: usage(stdout); return 0;
 		default:
 			logmsg("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);

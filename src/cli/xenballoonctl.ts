@@ -5,6 +5,7 @@
  * simulator is not loaded to print `status`).
  */
 import { parseArgs } from 'node:util';
+import { versionLine } from '../version.js';
 import { runMain, UserError } from './errors.js';
 
 interface CommandModule {
@@ -42,8 +43,9 @@ async function usage(): Promise<string> {
     const mod = await (commands[n] as () => Promise<CommandModule>)();
     return `  ${n.padEnd(width)}  ${mod.summary}`;
   }));
-  return ['usage: xenballoonctl [--control PATH] COMMAND [ARGS...]', '', 'commands:', ...lines, '',
-    'Run `xenballoonctl COMMAND --help` for a command\'s options.'].join('\n');
+  return ['usage: xenballoonctl [--control PATH] COMMAND [ARGS...]', '       xenballoonctl --version', '', 'commands:', ...lines, '',
+    'Run `xenballoonctl COMMAND --help` for a command\'s options.',
+    'Exit status: 0 ok; 1 failed; 2 bad usage; 3 the daemon does not answer; 70 a bug (see xenballoonctl(8)).'].join('\n');
 }
 
 /**
@@ -64,6 +66,10 @@ await runMain('xenballoonctl', async () => {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write((await usage()) + '\n');
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    process.stdout.write(versionLine('xenballoonctl') + '\n');
+    return 0;
   }
   const load = commands[name];
   if (!load) throw new UserError(`unknown command '${name}'; run 'xenballoonctl --help' for the list`, 2);

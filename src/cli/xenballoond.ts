@@ -26,7 +26,8 @@ import type { MetricsServer } from '../daemon/metrics.js';
 import { createNotifier } from '../daemon/sd-notify.js';
 import type { Hypervisor } from '../xen/hypervisor.js';
 import { isXenStoreError } from '../xen/xenstore.js';
-import { runMain, UserError } from './errors.js';
+import { versionLine } from '../version.js';
+import { EXIT, runMain, UserError } from './errors.js';
 
 export const DEFAULT_POLICY_FILE = '/etc/xenballoond/policy.yaml';
 
@@ -49,6 +50,10 @@ memory by need, minimums, weights and limits from the policy, and sets balloon t
   --log-format journal|json|pretty
                          default: journal when stdout is the systemd journal (syslog
                          priorities, readable lines), pretty on a terminal, JSON lines otherwise
+  --version              print the version and exit
+
+Exit status: 0 stopped by SIGTERM/SIGINT; 1 a runtime failure (xenstored or the hypervisor
+unreachable, control socket in use); 2 bad options; 77 not root; 78 bad policy; 70 a bug.
 
 Signals: SIGHUP reloads the policy (an invalid one is refused, the old one kept); SIGTERM
 finishes the writes in flight and exits. See docs/operations.md.
@@ -85,10 +90,15 @@ await runMain('xenballoond', async () => {
       'log-level': { type: 'string', default: 'info' },
       'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(versionLine('xenballoond') + '\n');
     return 0;
   }
   if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'; see xenballoond --help`, 2);
@@ -103,10 +113,12 @@ await runMain('xenballoond', async () => {
 
   const usesRealDefaults = values.xenstore === undefined || hvSpec.kind === 'xen' || values.control === undefined || (values.state === undefined && !values['dry-run']);
   if (usesRealDefaults && process.getuid?.() !== 0) {
-    throw new UserError('must run as root: xenballoond talks to xenstored and the hypervisor and owns /run/xenballoond (start it with systemctl, or sudo)');
+    throw new UserError('must run as root: xenballoond talks to xenstored and the hypervisor and owns /run/xenballoond (start it with systemctl, or sudo)', EXIT.NOPERM);
   }
 
   const log = createLogger({ level, ...(fmt === undefined ? {} : { format: fmt }) });
+  const notifier = createNotifier();
+  notifier.status('starting: reading the policy, connecting to the hypervisor and xenstored');
   const policySource = loadPolicySource(values.policy ?? DEFAULT_POLICY_FILE, values.policy === undefined);
 
   const hypervisor: Hypervisor = await openHypervisor(hvSpec);
@@ -145,7 +157,6 @@ await runMain('xenballoond', async () => {
   // Metrics nobody can scrape are not kept: prom-client is loaded only with --metrics.
   const metricsModule = metricsAddr ? await import('../daemon/metrics.js') : null;
   const metrics = metricsModule ? new metricsModule.DaemonMetrics() : null;
-  const notifier = createNotifier();
   const decider = new CoreDecider(policySource.policy);
   const reports = new ReportTrackerIntake({ log, metrics });
   const daemon = new Daemon({
@@ -216,6 +227,7 @@ await runMain('xenballoond', async () => {
     void daemon.reload();
   });
 
+  notifier.status('starting: observing the domains, first step');
   await daemon.start();
   const st = daemon.status();
   log.info({
@@ -224,7 +236,8 @@ await runMain('xenballoond', async () => {
     domains: st.domains.length,
   }, `xenballoond started: ${st.domains.length} domains, interval ${daemon.intervalMs} ms${values['dry-run'] ? ', dry run' : ''}`);
   if (policySource.builtin) log.info(`no policy at ${DEFAULT_POLICY_FILE}: using the shipped default policy (${policySource.files.join(', ')})`);
-  notifier.ready(`managing ${st.domains.length} domains`);
+  // The first step already sent STATUS= (src/daemon/status-line.ts).
+  notifier.ready();
   await done;
   return 0;
 });

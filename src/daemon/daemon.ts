@@ -29,6 +29,7 @@ import { StepScheduler } from './scheduler.js';
 import type { Notifier } from './sd-notify.js';
 import type { DaemonState, StateFile } from './state-file.js';
 import { XenstoreProbe } from './xenstore-probe.js';
+import { statusLine } from './status-line.js';
 
 /** Steps that have not completed for this many intervals raise the watchdog alarm. */
 export const STALL_INTERVALS = 5;
@@ -100,6 +101,9 @@ export class Daemon {
   private lastStepDurationMs: number | null = null;
   private lastError: string | null = null;
   private stalled = false;
+  /** The last STATUS= sent to systemd: resent only when it changes. */
+  private sentStatus = '';
+  private lastStepFailed = false;
   private lastObs: Observation | null = null;
   private lastDecision: Decision | null = null;
   private watchdogTimer: NodeJS.Timeout | null = null;
@@ -236,6 +240,7 @@ export class Daemon {
       this.o.metrics?.stepDuration.observe(this.lastStepDurationMs / 1000);
       this.o.metrics?.lastStep.set(this.lastStepAtMs / 1000);
       this.conditions.clear('step', 'control steps succeed again');
+      this.lastStepFailed = false;
     } catch (err) {
       // Abandon whatever the failed step was still doing: it may not write any more.
       if (this.gen === gen) this.gen++;
@@ -243,9 +248,11 @@ export class Daemon {
       this.lastError = (err as Error).message ?? String(err);
       this.o.metrics?.stepFailures.inc();
       this.conditions.raise('step', 'error', `control step failed (the loop continues): ${this.lastError}`, { err });
+      this.lastStepFailed = true;
     } finally {
       this.saveState();
       this.firstStepDone();
+      this.notifyStatus();
     }
   }
 
@@ -322,6 +329,20 @@ export class Daemon {
     }
   }
 
+  /** Tells systemd what the daemon is doing (STATUS=), only when that changed. */
+  private notifyStatus(): void {
+    if (!this.o.notifier?.active) return;
+    let managed = 0;
+    for (const v of this.lastDecision?.domains.values() ?? []) if (v.managed) managed++;
+    const line = statusLine({
+      domains: this.observer.domains.size, managed, dryRun: this.o.dryRun === true,
+      failing: this.lastStepFailed ? (this.lastError ?? 'unknown error') : null, stalled: this.stalled,
+    });
+    if (line === this.sentStatus) return;
+    this.sentStatus = line;
+    this.o.notifier.status(line);
+  }
+
   private async runStep(gen: number, reasons: readonly string[]): Promise<void> {
     await this.observer.refresh();
     if (gen !== this.gen) return;
@@ -365,10 +386,12 @@ export class Daemon {
       this.stalled = true;
       this.o.metrics?.stalled.set(1);
       this.conditions.raise('stalled', 'error', `no control step has completed for ${STALL_INTERVALS} intervals; last error: ${this.lastError ?? 'none'}`);
+      this.notifyStatus();
     } else if (!late && this.stalled) {
       this.stalled = false;
       this.o.metrics?.stalled.set(0);
       this.conditions.clear('stalled', 'control steps are completing again');
+      this.notifyStatus();
     }
   }
 

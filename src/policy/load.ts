@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../paths.js';
 import { BUILTIN_HOST, BUILTIN_INTERVAL_MS, BUILTIN_SETTINGS } from './defaults.js';
 import { parsePolicyFile, PolicyError, type ParsedFile, type PolicyIssue } from './parse.js';
 import { minAboveMax, type DomainSettings, type Policy, type Settings } from './schema.js';
@@ -130,7 +130,7 @@ function isDirectory(path: string): boolean {
 }
 
 /** Path of the shipped default policy (config/policy.yaml in the package). */
-export const DEFAULT_POLICY_PATH = fileURLToPath(new URL('../../config/policy.yaml', import.meta.url));
+export const DEFAULT_POLICY_PATH = packagePath('config', 'policy.yaml');
 
 /** The built-in defaults alone (what an empty policy file means). */
 export function builtinPolicy(): Policy {

@@ -7,7 +7,7 @@
  * large batch come without a value, and the consumer reads those nodes itself.
  */
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../paths.js';
 import koffi from 'koffi';
 import { XenStoreError } from './xenstore-error.js';
 import { errnoValue, type Ptr } from './xenstore-ffi.js';
@@ -28,10 +28,9 @@ export const SHIM_BUFFER_BYTES = 64 * 1024;
 /** Native tokens of watches that want the changed node's value start with this. */
 export const VALUE_TOKEN_PREFIX = '\u0001v:';
 
-/** Where `make build` puts the shim, relative to this module (dist/xen or build/bench/src/xen). */
+/** Where `make build` puts the shim (build/lib/ of the checkout; lib/ in the Debian package). */
 export function defaultShimPath(): string | undefined {
-  for (const rel of ['../../build/lib/libxbdshim.so', '../../../../build/lib/libxbdshim.so']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
+  for (const p of [packagePath('build', 'lib', 'libxbdshim.so'), packagePath('lib', 'libxbdshim.so')]) {
     if (existsSync(p)) return p;
   }
   return undefined;

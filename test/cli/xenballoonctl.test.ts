@@ -17,6 +17,13 @@ describe('xenballoonctl dispatch', () => {
     expect(r.stdout).toMatch(/^ {2}launch +reserve memory, run a command/m);
   });
 
+  it('prints the package version with --version, the same as package.json', async () => {
+    const { version } = (await import('../../package.json', { with: { type: 'json' } })).default;
+    const r = run('--version');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`xenballoonctl ${version} (node ${process.version})\n`);
+  });
+
   it('refuses an unknown command with one line and exit 2', () => {
     const r = run('no-such-command');
     expect(r.status).toBe(2);

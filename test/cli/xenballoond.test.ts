@@ -44,11 +44,18 @@ describe('xenballoond start-up errors', () => {
     expect(r.stdout).toMatch(/^usage: xenballoond/);
   });
 
+  it('prints its version with --version', async () => {
+    const r = await run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^xenballoond \d+\.\d+\.\d+\S* \(node v\d+/);
+  });
+
   it('refuses a bad policy with file:line:col', async () => {
     const p = join(dir, 'bad.yaml');
     await writeFile(p, 'interval: 1s\ndefaults:\n  weight: -5\n');
     const r = await run(['--policy', p, '--xenstore', join(dir, 'none.sock'), '--hypervisor', 'sim:/nonexistent', '--control', join(dir, 'c.sock')]);
-    expect(r.code).toBe(1);
+    // 78 (EX_CONFIG): the unit's RestartPreventExitStatus= stops systemd restarting a bad policy.
+    expect(r.code).toBe(78);
     expect(oneLine(r.stderr)).toMatch(new RegExp(`^xenballoond: bad policy: ${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+: `));
   });
 
@@ -77,7 +84,7 @@ describe('xenballoond start-up errors', () => {
   it('refuses to run as an ordinary user with the real defaults', async () => {
     const asRoot = process.getuid?.() === 0;
     const r = await run([], asRoot ? { uid: 65534 } : {});
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(77);
     expect(oneLine(r.stderr)).toMatch(/^xenballoond: must run as root/);
   });
 });

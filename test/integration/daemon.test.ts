@@ -298,7 +298,11 @@ describe('under systemd (Type=notify, WatchdogSec)', () => {
     const sock = new NotifySocket(join(rig.dir, 'notify.sock'));
     rig.cleanups.push(async () => sock.close());
     const d = await rig.startDaemon([], { ...process.env, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '1000000' });
-    await waitFor('READY=1', () => sock.drain().some((m) => /^READY=1\nSTATUS=managing \d+ domains$/.test(m)));
+    const seen: string[] = [];
+    await waitFor('READY=1', () => (seen.push(...sock.drain()), seen.includes('READY=1')));
+    // STATUS= says what it is doing: starting, then what it manages (before READY=1).
+    expect(seen.filter((m) => m.startsWith('STATUS=starting')).length).toBeGreaterThan(0);
+    expect(seen).toContainEqual(expect.stringMatching(/^STATUS=managing \d+ of \d+ domains?$/));
     await waitFor('two watchdog pings', () => sock.drain().filter((m) => m === 'WATCHDOG=1').length >= 2);
     await d.stop();
     expect(sock.drain()).toContain('STOPPING=1');

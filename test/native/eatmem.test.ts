@@ -21,6 +21,13 @@ afterEach(async () => {
 });
 
 describe('eatmem', () => {
+  it('prints the package version with --version', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const r = runOnce(eatmemBin, ['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`eatmem ${version}\n`);
+  });
+
   it('repeats exactly the same rounds for the same seed, within its bounds', () => {
     const args = ['--max', '16M', '--sleep-max', '0', '--rounds', '5', '--seed', '42', '--writes-max', '4'];
     const a = runOnce(eatmemBin, args);

@@ -60,12 +60,14 @@ function start(args: string[], env?: NodeJS.ProcessEnv): Child {
   return c;
 }
 
+const pkgVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 describe('xenballoon-report options', () => {
   it('prints help and the version', () => {
     const help = runOnce(reportBin, ['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^usage: xenballoon-report/);
-    expect(runOnce(reportBin, ['--version']).stdout).toMatch(/record format v1/);
+    expect(runOnce(reportBin, ['--version']).stdout).toBe(`xenballoon-report ${pkgVersion} (record format v1)\n`);
   });
 
   it.each([

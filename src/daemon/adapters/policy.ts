@@ -4,7 +4,7 @@
  * the first problem as file:line:col (the CLI's rule), with a pointer to `policy check` for all.
  */
 import { existsSync } from 'node:fs';
-import { UserError } from '../../cli/errors.js';
+import { EXIT, UserError } from '../../cli/errors.js';
 import { defaultPolicy, formatIssue, loadPolicy, PolicyError, type Policy } from '../../policy/index.js';
 
 export interface PolicySource {
@@ -31,7 +31,7 @@ export function loadPolicySource(path: string, isDefaultPath: boolean): PolicySo
     const policy = loadPolicy(path);
     return { policy, files: [...policy.sources], builtin: false };
   } catch (err) {
-    if (err instanceof PolicyError) throw new UserError(policyErrorLine(err, path));
+    if (err instanceof PolicyError) throw new UserError(policyErrorLine(err, path), EXIT.CONFIG);
     throw err;
   }
 }

@@ -5,16 +5,16 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../../paths.js';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { guestTemplateSchema, type GuestTemplate, type Scenario, scenarioSchema } from './schema.js';
 
 export class ScenarioError extends Error {}
 
-/** config/scenarios/ of the checkout this module belongs to (works from src/ and dist/). */
+/** config/scenarios/ of the checkout or package this module belongs to (src/paths.ts). */
 export function scenarioDir(): string {
-  return fileURLToPath(new URL('../../../config/scenarios/', import.meta.url));
+  return packagePath('config', 'scenarios') + '/';
 }
 
 export function builtinScenarioNames(): string[] {

@@ -29,6 +29,13 @@ set -euo pipefail
 . "$LAB_ROOT/test/lab/dom0-lib.sh"
 
 SOCK=/run/xenballoond/control.sock
+# What runs: the esbuild bundles that `make deb` ships (LAB_DAEMON/LAB_CTL name others, e.g.
+# LAB_DAEMON=dist/cli/xenballoond.js for tsc's output, ~300 files).
+DAEMON_JS=${LAB_DAEMON:-build/bundle/xenballoond.mjs}
+CTL_JS=${LAB_CTL:-build/bundle/xenballoonctl.mjs}
+# The daemon runs with the capabilities the unit leaves it (CapabilityBoundingSet=CAP_IPC_LOCK,
+# NoNewPrivileges=yes), through setpriv: dom0 here has no systemd. LAB_HARDEN=0: all of root's.
+if [ "${LAB_HARDEN:-1}" = 1 ]; then HARDEN=(setpriv --bounding-set=-all,+ipc_lock --inh-caps=-all --no-new-privs); else HARDEN=(); fi
 STATE=/run/lab-state
 POLICY=$LAB_ROOT/test/lab/policy.yaml
 GUEST_MEM=128
@@ -149,22 +156,40 @@ count=${LAB_GUESTS:-$((static + 1))}
 lab_say "host: ${free_mib} MiB free before any guest; at maxmem ${GUEST_MAXMEM} MiB each a static allocation holds ${static} guests; launching ${count}"
 [ "$count" -gt "$static" ] || lab_fail "LAB_GUESTS=$count does not exceed the static ${static}"
 
-# --- xenballoond and the sampler (both cold-start node in parallel: tens of seconds here when the
-# machine is loaded); xentop records each domain's CPU time every 10 s.
+# --- xenballoond, then the sampler (started once the daemon is up, so that the daemon's start is
+# measured alone: a second cold node beside it doubled it); xentop records each domain's CPU time
+# every 10 s.
 mkdir -p "${SOCK%/*}" "$STATE"
 xentop -b -d 10 >"$LAB_RESULTS/xentop.log" 2>&1 </dev/null &
 XENTOP_PID=$!
-lab_say "starting xenballoond (--hypervisor xen, policy $POLICY)"
+# Loading the program alone (--version: every module, no Xen call), cold, tsc's dist/ against the
+# bundle; node itself is warmed first and timed warm, so that only the program's own files count.
+node -e 0
+t=$(lab_now); node -e 0; lab_timing node_warm_s "$(lab_since "$t")"
+t=$(lab_now); node dist/cli/xenballoond.js --version >/dev/null; lab_timing load_dist_s "$(lab_since "$t")"
+t=$(lab_now); node build/bundle/xenballoond.mjs --version >/dev/null; lab_timing load_bundle_s "$(lab_since "$t")"
+timing() { awk -v k="$1" '$1 == k { print $2 }' "$LAB_RESULTS/scenario-timings.txt"; }
+lab_say "node -e 0 (warm) $(timing node_warm_s) s; loading the program cold: dist/ $(timing load_dist_s) s, bundle $(timing load_bundle_s) s"
+
+lab_say "starting xenballoond ($DAEMON_JS${HARDEN:+ under ${HARDEN[*]}}, --hypervisor xen, policy $POLICY)"
 t0=$(lab_now)
-node dist/cli/xenballoond.js --hypervisor xen --policy "$POLICY" --control "$SOCK" \
+"${HARDEN[@]}" node "$DAEMON_JS" --hypervisor xen --policy "$POLICY" --control "$SOCK" \
   >"$LAB_RESULTS/daemon.log" 2>&1 </dev/null &
 DAEMON_PID=$!
+# Process start to its first step done (the "xenballoond started" line, logged right before READY=1).
+# (bash builtins only; the log exists once the background job has opened it)
+daemon_started() { local log=''; [ -s "$LAB_RESULTS/daemon.log" ] && log=$(<"$LAB_RESULTS/daemon.log"); [[ $log == *'xenballoond started'* ]]; }
+until_ok 300 "xenballoond's first step" daemon_started
+started_ms=$(awk '/xenballoond started/ { if (match($0, /"time":[0-9]+/)) { print substr($0, RSTART + 7, RLENGTH - 7); exit } }' "$LAB_RESULTS/daemon.log")
+d=$((started_ms - 10#${t0/./} / 1000))
+lab_timing daemon_started_s "$((d / 1000)).$(printf '%03d' $((d % 1000)))"
+lab_say "xenballoond's start (process start to its first step): $((d / 1000)).$(printf '%03d' $((d % 1000))) s"
 node test/lab/scenarios/timeline.mjs --control "$SOCK" --csv "$LAB_RESULTS/timeline.csv" \
   --host-csv "$LAB_RESULTS/host.csv" --events-csv "$LAB_RESULTS/events.csv" --state "$STATE" >"$LAB_RESULTS/timeline.log" 2>&1 </dev/null &
 SAMPLER_PID=$!
 until_ok 300 "xenballoond to answer the sampler" daemon_up
 lab_timing daemon_up "$(lab_since "$t0")"
-lab_say "xenballoond up (pid $DAEMON_PID) after $(lab_since "$t0") s"
+lab_say "xenballoond up (pid $DAEMON_PID) and the sampler answering after $(lab_since "$t0") s"
 
 # --- Guests, one after another, each through a reservation.
 guests=()
@@ -174,7 +199,7 @@ for ((i = 1; i <= count; i++)); do
   cfg=$(lab_guest_config "$name" "$GUEST_MEM" "$GUEST_MAXMEM" "$GUEST_ARGS")
   t0=$(lab_now)
   lab_say "xenballoonctl launch --reserve ${GUEST_MEM}M -- xl create $name.cfg"
-  if ! timeout 300 node dist/cli/xenballoonctl.js --control "$SOCK" launch --reserve "${GUEST_MEM}M" \
+  if ! timeout 300 node "$CTL_JS" --control "$SOCK" launch --reserve "${GUEST_MEM}M" \
     --timeout 120s --wait 120s -- xl create "$cfg" >"$log" 2>&1; then
     cat "$log" >&2
     daemon_alive || daemon_died "during the launch of $name"
