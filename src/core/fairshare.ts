@@ -49,6 +49,13 @@ export function capReportFloors(works: readonly DomainWork[], fair: Float64Array
     const w = works[i] as DomainWork;
     const f = fair[i] ?? 0;
     w.fairKib = f;
+    // A held target (need unknown) is no floor above the fair share either: memory above it
+    // is given up when others need it within theirs.
+    if (w.mode === 'hold' && w.levels[0] > Math.max(w.minKib, f)) {
+      let l0 = Math.max(w.minKib, f);
+      if (w.stuckDown) l0 = Math.max(l0, w.currentKib);
+      if (l0 < w.levels[0]) w.levels = [l0, w.levels[1], w.levels[2], w.levels[3]];
+    }
     if (w.floor === 'min' || w.minKib <= f) continue;
     const min = Math.max(w.adminMinKib, Math.min(w.maxKib, f));
     if (min >= w.minKib) continue;

@@ -111,7 +111,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
       managedKib += w.currentKib + w.claimedKib;
       promisedBefore += promise(w.targetKib, w);
       needsKib += w.levels[NEED_TIER];
-      if (w.floor !== 'min') reportFloors = true;
+      if (w.floor !== 'min' || w.mode === 'hold') reportFloors = true;
     } else {
       unmanaged.push(w);
       fixedPromiseKib += w.promiseKib;
