@@ -107,7 +107,10 @@ interface Dom {
   honest: boolean;
 }
 
-function build(honest: fc.RecordValue<typeof honestArb>[], hostile: fc.RecordValue<typeof hostileArb>[], extraFree: number) {
+type Honest = typeof honestArb extends fc.Arbitrary<infer T> ? T : never;
+type Hostile = typeof hostileArb extends fc.Arbitrary<infer T> ? T : never;
+
+function build(honest: Honest[], hostile: Hostile[], extraFree: number) {
   const doms: Dom[] = [];
   for (const h of honest) {
     const current = Math.max(128, Math.round(h.staticMax * h.frac));
