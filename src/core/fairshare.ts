@@ -11,9 +11,9 @@
  * - memory is divided in two rounds: first every domain's use level (L1, what it demonstrably
  *   uses) capped at max(floor, fair_i), which always fits, so each gets at least
  *   min(use_i, fair_i) whatever the others report; then what is left over, over the rest of
- *   the levels, priced as in allocate.ts (use above the fair share before needs above use).
+ *   the levels, shared by weight (use above the fair share counts as a claim, no more).
  *   A claim above a guest's fair share is served only from what is left once every guest has
- *   what it uses within its own.
+ *   what it uses within its own, and shares that with the others' needs by weight.
  * When every need fits the budget the two rounds give what one round gives, so that common case
  * takes one round (allocate.ts).
  */
@@ -95,7 +95,10 @@ export function allocateFair(
     const l3 = level(it, TIERS - 1);
     const g1 = Math.min(l1, g);
     first[i] = { levels: [level(it, 0), g1], weight: it.weight };
-    rest[i] = { levels: [0, l1 - g1, l2 - g1, l3 - g1], weight: it.weight };
+    // Above the fair share, use and need are one tier: a guest's use above its fair share is a
+    // claim like any other (a liar's "use" is indistinguishable from a database's), shared by
+    // weight with the others' needs within theirs. Weight is how an admin says which one wins.
+    rest[i] = { levels: [0, 0, l2 - g1, l3 - g1], weight: it.weight };
   }
   const a = allocate(first, budgetKib, useTax);
   let given = 0;

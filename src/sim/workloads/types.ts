@@ -32,6 +32,11 @@ export interface Workload {
   advance(wallMs: number, runMs: number): void;
   /** The OOM killer killed its biggest process: its memory is gone; it restarts later. */
   kill(): void;
+  /**
+   * A hostile workload (hostile.ts) publishes its own reports instead of the honest publisher:
+   * the report to publish now, or null for none. Absent on honest workloads.
+   */
+  forge?(nowMs: number, sample: (seq: number) => import('../../report/types.js').GuestReport): import('../../report/types.js').GuestReport | null;
 }
 
 export const NO_DEMAND: Demand = Object.freeze({
