@@ -1,7 +1,8 @@
 /**
  * Damping of flipping claims. A guest whose need reverses direction again and again (big, small,
  * big: a lie that flips, or a workload that cannot make up its mind) would make every other
- * guest's target follow it. Once its need reversed FLIPS_TO_DAMP times within FLIP_WINDOW_MS,
+ * guest's target follow it. Once its need reversed by a quarter or more FLIPS_TO_DAMP times
+ * within FLIP_WINDOW_MS,
  * its levels are held at their peak over the damping period (the larger of its recent claims):
  * its own target stays put, and so do the others'. Steady guests, and guests whose need moves one
  * way, are never damped.
@@ -9,7 +10,9 @@
 import type { DomainState } from './state.js';
 
 const FLIP_WINDOW_MS = 60_000;
-const FLIPS_TO_DAMP = 2;
+const FLIPS_TO_DAMP = 3;
+/** A move counts when it is at least this share of the larger need (noise and drift do not). */
+const FLIP_SHARE = 0.25;
 const DAMP_MS = 60_000;
 
 /** Records a new report's need, then holds levels 1..3 at their peak while damped (in place). */
@@ -23,7 +26,7 @@ export function damp(
   if (isNew) {
     const need = levels[2];
     const last = next.lastNeedKib;
-    if (last !== null && Math.abs(need - last) >= Math.max(hysteresisKib, 0.1 * last)) {
+    if (last !== null && Math.abs(need - last) >= Math.max(hysteresisKib, FLIP_SHARE * Math.max(last, need))) {
       const dir = need > last ? 1 : -1;
       if (next.needDir !== 0 && dir !== next.needDir) {
         const recent = next.flipsAtMs.filter((t) => nowMs - t < FLIP_WINDOW_MS).slice(-(FLIPS_TO_DAMP + 1));

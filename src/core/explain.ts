@@ -155,9 +155,20 @@ export interface ReservationExplanation {
   ageMs: number;
 }
 
+/** A domain whose current report the trust checks rejected (cheap: built every step). */
+export interface UntrustedReport {
+  domid: number;
+  name: string;
+  reason: string;
+  /** Rejections since the core first saw the domain. */
+  count: number;
+}
+
 export interface Explanation {
   atMs: number;
   intervalMs: number;
+  /** Managed domains whose current report was rejected (it counts as no report). */
+  untrusted: UntrustedReport[];
   host: HostExplanation;
   domains: DomainExplanation[];
   reservations: ReservationExplanation[];

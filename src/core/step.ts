@@ -340,7 +340,11 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const nextDomains = new Map<number, DomainState>();
   for (const w of works) if (!nextDomains.has(w.domid)) nextDomains.set(w.domid, w.next);
 
-  const explanation = { atMs: nowMs, intervalMs, host: hostExplanation, reservations } as Explanation;
+  const untrusted: Explanation['untrusted'] = [];
+  for (const w of managed) {
+    if (w.reportRejected !== null) untrusted.push({ domid: w.domid, name: w.name, reason: w.reportRejected, count: w.next.rejections });
+  }
+  const explanation = { atMs: nowMs, intervalMs, untrusted, host: hostExplanation, reservations } as Explanation;
   // Per-domain explanations are built when first read: a caller that only applies the actions
   // (the simulator, most daemon steps) does not pay for thousands of records it never looks at.
   let domainsExplained: DomainExplanation[] | null = null;

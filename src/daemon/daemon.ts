@@ -190,10 +190,28 @@ export class Daemon {
     if (!this.reservations.isEmpty) events.push(...this.reservations.afterDecision(decision.reservations, this.observer.domains.keys(), now));
     this.lastObs = obs;
     this.lastDecision = decision;
+    this.logUntrusted(decision);
     this.logReservationEvents(events);
     if (decision.actions.length) this.log.debug({ reasons, actions: decision.actions.length }, 'applying actions');
     const res = await this.actuator.apply(decision.actions, () => gen === this.gen);
     if (res.failed) throw new Error(`${res.failed} of ${decision.actions.length} actions failed (see the errors above)`);
+  }
+
+  /** A rejected report is logged once when its episode begins, once when it ends. */
+  private untrustedNow = new Set<number>();
+  private logUntrusted(decision: Decision): void {
+    const now = new Set<number>();
+    for (const u of decision.untrusted ?? []) {
+      now.add(u.domid);
+      // One message per episode (the reason's figures change with every report: fields only).
+      this.conditions.raise(`report-untrusted:${u.domid}`, 'warn',
+        `domain ${u.domid} (${u.name}): its report contradicts what the hypervisor knows; treated as no report`,
+        { domid: u.domid, reason: u.reason, rejections: u.count });
+    }
+    for (const domid of this.untrustedNow) {
+      if (!now.has(domid)) this.conditions.clear(`report-untrusted:${domid}`, `domain ${domid}: its reports pass the checks again`, { domid });
+    }
+    this.untrustedNow = now;
   }
 
   private logReservationEvents(events: readonly ReservationEvent[]): void {
@@ -261,6 +279,9 @@ export class Daemon {
       report_age_ms: latest ? Math.max(0, now - latest.atMs) : null,
       managed: v?.managed ?? false,
       flags: [...flags],
+      report_rejected: v?.reportRejected ?? null,
+      report_rejections: v?.reportRejections ?? 0,
+      fair_share_kib: v?.fairShareKib ?? null,
     };
   }
 

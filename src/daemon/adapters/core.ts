@@ -102,6 +102,9 @@ function verdictsOf(e: Explanation): Map<number, DomainVerdict> {
       weight: d.weight,
       flags: statusFlags(d),
       swapInKibS: d.rates?.swapInKibps ?? null,
+      reportRejected: d.reportRejected,
+      reportRejections: d.reportRejections,
+      fairShareKib: d.fairShareKib,
       lines: () => explainLines(d, e.host),
       detail: d,
     });
@@ -145,6 +148,7 @@ export class CoreDecider implements Decider {
       get domains() {
         return (domains ??= verdictsOf(r.explanation));
       },
+      untrusted: r.explanation.untrusted,
       reservations,
     };
   }
