@@ -113,13 +113,13 @@ export class Rig {
     return join(this.dir, 'control.sock');
   }
 
-  /** A sim-host with nothing launched, at real speed, and a copy of the test policy. */
-  async start(): Promise<void> {
+  /** A sim-host with nothing launched (but the scenario's fleet), at real speed, and a copy of the policy. */
+  async start(scenario = SCENARIO, policy = POLICY): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'xbd-it-'));
     this.cleanups.push(() => rm(this.dir, { recursive: true, force: true }));
     this.policy = join(this.dir, 'policy.yaml');
-    await copyFile(POLICY, this.policy);
-    const host = startProc([ctlPath, 'sim-host', '--scenario', SCENARIO, '--dir', this.dir, '--launch', 'none', '--forever', '--log-level', 'warn']);
+    await copyFile(policy, this.policy);
+    const host = startProc([ctlPath, 'sim-host', '--scenario', scenario, '--dir', this.dir, '--launch', 'none', '--forever', '--log-level', 'warn']);
     this.host = host;
     this.cleanups.push(() => stopProc(host));
     await waitFor('sim-host ready', () => {
