@@ -9,11 +9,11 @@
  */
 import type { DomainState } from './state.js';
 
-const FLIP_WINDOW_MS = 60_000;
+const FLIP_WINDOW_MS = 20_000;
 const FLIPS_TO_DAMP = 3;
 /** A move counts when it is at least this share of the larger need (noise and drift do not). */
 const FLIP_SHARE = 0.25;
-const DAMP_MS = 60_000;
+const DAMP_MS = 30_000;
 
 /** Records a new report's need, then holds levels 1..3 at their peak while damped (in place). */
 export function damp(

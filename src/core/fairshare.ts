@@ -8,12 +8,11 @@
  * - a floor that comes from a report (kernel footprint, OOM guard) is at most fair_i (and, in
  *   limits.ts, at most what the hypervisor confirms the domain holds); the admin's min is the
  *   only hard floor;
- * - memory is divided in two rounds: first every domain's use level (L1, what it demonstrably
- *   uses) capped at max(floor, fair_i), which always fits, so each gets at least
- *   min(use_i, fair_i) whatever the others report; then what is left over, over the rest of
- *   the levels, shared by weight (use above the fair share counts as a claim, no more).
- *   A claim above a guest's fair share is served only from what is left once every guest has
- *   what it uses within its own, and shares that with the others' needs by weight.
+ * - memory is divided in two rounds: first every domain's levels up to its need, capped at
+ *   max(floor, fair_i), which always fit, so each gets at least min(need_i, fair_i) whatever
+ *   the others report; then what is left over, over the rest of the levels (use above the fair
+ *   share before need above use, as in allocate.ts). A claim above a guest's fair share is
+ *   served only from memory nobody else needs within theirs.
  * When every need fits the budget the two rounds give what one round gives, so that common case
  * takes one round (allocate.ts).
  */
@@ -65,7 +64,8 @@ export function capReportFloors(works: readonly DomainWork[], fair: Float64Array
     if (l0 >= w.levels[0]) continue;
     w.minKib = min;
     w.levels = [l0, w.levels[1], w.levels[2], w.levels[3]];
-    w.protectKib = Math.max(l0, Math.min(w.protectKib, Math.max(min, f)));
+    // protectKib (what a reservation may not take) is left as it is: a new domain is no guest
+    // with a fair share, and it may not push this one below what it cannot swap.
     w.floorCapped = true;
   }
 }
@@ -93,12 +93,14 @@ export function allocateFair(
     const l1 = level(it, 1);
     const l2 = level(it, NEED_TIER);
     const l3 = level(it, TIERS - 1);
-    const g1 = Math.min(l1, g);
-    first[i] = { levels: [level(it, 0), g1], weight: it.weight };
-    // Above the fair share, use and need are one tier: a guest's use above its fair share is a
-    // claim like any other (a liar's "use" is indistinguishable from a database's), shared by
-    // weight with the others' needs within theirs. Weight is how an admin says which one wins.
-    rest[i] = { levels: [0, 0, l2 - g1, l3 - g1], weight: it.weight };
+    // Round one: use, then need, each up to the fair share (priced as in allocate.ts).
+    const c1 = Math.min(l1, g);
+    const c2 = Math.min(l2, g);
+    first[i] = { levels: [level(it, 0), c1, c2], weight: it.weight };
+    // Round two: what is above the fair share. A guest's use above its fair share is a claim like
+    // any other (a liar's "use" is indistinguishable from a database's): it waits until every
+    // guest has its need within its own share. Weight is how an admin says which guest wins.
+    rest[i] = { levels: [0, Math.max(0, l1 - g), l2 - c2, l3 - c2], weight: it.weight };
   }
   const a = allocate(first, budgetKib, useTax);
   let given = 0;

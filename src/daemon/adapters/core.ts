@@ -65,7 +65,7 @@ export function explainLines(d: DomainExplanation, host: Explanation['host']): s
         'the part above is served only from memory no other guest needs',
     );
   }
-  if (d.flags.includes('damped')) lines.push('damped: its claims flip; held at the larger of its recent claims for a minute');
+  if (d.flags.includes('damped')) lines.push('damped: its claims flip; held at the larger of its recent claims for 30 s');
   lines.push(`allocation: ${m(d.desiredKib)}, bound by ${BOUND_TEXT[d.bound]}`);
   const t = d.newTargetKib === d.targetKib ? `target stays ${m(d.targetKib)}` : `target ${m(d.targetKib)} -> ${m(d.newTargetKib)}`;
   lines.push(LIMITER_TEXT[d.limiter] ? `${t}: ${LIMITER_TEXT[d.limiter]}` : t);
