@@ -209,3 +209,27 @@ describe('hostile reports cannot take an honest guest\'s fair share', () => {
     expect(c.explanation.domains.find((x) => x.domid === 1)?.reportRejected).toBeNull();
   });
 });
+
+describe('a guest whose claims flip is damped', () => {
+  it('holds its own levels at the larger of its recent claims, so its target stops swinging', () => {
+    const p = policy();
+    let state = initialState();
+    const desired: number[] = [];
+    const flags: string[][] = [];
+    for (let t = 1; t <= 40; t++) {
+      const big = Math.floor(t / 3) % 2 === 0;
+      const r = report({ total: 984, balloonCurrent: 1024, committedAs: big ? 900 : 100, uptimeS: 100 + t, psiSomeUs: null });
+      const obs = observation({ total: 8192, free: 4096 }, [domain({ domid: 1, current: 1024, staticMax: 2048, report: r, reportAtMs: t * 1000 })]);
+      const out = step(state, obs, p, t * 1000);
+      state = out.state;
+      const d = out.explanation.domains.find((x) => x.domid === 1);
+      desired.push(d?.desiredKib ?? 0);
+      flags.push(d?.flags ?? []);
+    }
+    // Damped after three reversals; from then on its allocation holds the big claim.
+    expect(flags.at(-1)).toContain('damped');
+    const tail = desired.slice(20);
+    expect(new Set(tail).size).toBe(1);
+    expect(Math.max(...desired.slice(0, 12))).toBe(tail[0]);
+  });
+});

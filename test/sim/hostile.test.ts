@@ -58,7 +58,7 @@ describe('hostile-2g: one guest forging its reports', () => {
   it('flipper: each honest target changes at most 4 times in 30 s', () => {
     const r = compareHostile(variant('flipper'), policy, 1, 90_000);
     for (const s of r.withHostile) {
-      for (let from = 30; from + 30 <= 90; from += 10) expect(changes(s, from, from + 30)).toBeLessThanOrEqual(4);
+      for (let from = 0; from + 30 <= 90; from += 5) expect(changes(s, from, from + 30)).toBeLessThanOrEqual(4);
     }
   });
 });
