@@ -124,7 +124,7 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   // from a report and every need fits.
   const fairNeeded = reportFloors || needsKib > budgetKib - reservedKib;
   let fair = fairNeeded ? fairShares(managed, budgetKib) : null;
-  if (fair) capReportFloors(managed, fair);
+  if (fair) capReportFloors(managed, fair, budgetKib);
   let activeNeedKib = 0;
   for (const w of managed) activeNeedKib += w.protectKib;
   // Reservations take memory from the budget, but not what active domains need right now.

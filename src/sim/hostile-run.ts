@@ -20,6 +20,8 @@ export interface HonestSeries {
   targetsKib: number[];
   /** The core's need and fair share for it at each second (null when not worked out). */
   needKib: (number | null)[];
+  /** Its use level as the core saw it (what it demonstrably uses). */
+  useKib: (number | null)[];
   fairKib: (number | null)[];
 }
 
@@ -39,7 +41,7 @@ function run(scenario: Scenario, policy: Policy, seed: number, durationMs: numbe
   const honest = new Map<number, HonestSeries>();
   for (const d of sim.domains.values()) {
     if (d.domid !== 0 && !isHostileKind(d.template.workload.kind)) {
-      honest.set(d.domid, { name: d.name, targetsKib: [], needKib: [], fairKib: [] });
+      honest.set(d.domid, { name: d.name, targetsKib: [], needKib: [], useKib: [], fairKib: [] });
     }
   }
   const apply = (actions: Action[]) => {
@@ -64,6 +66,7 @@ function run(scenario: Scenario, policy: Policy, seed: number, durationMs: numbe
         s.targetsKib.push(sim.domains.get(domid)?.targetKib ?? 0);
         const e = domains.find((x) => x.domid === domid);
         s.needKib.push(e?.needKib ?? null);
+        s.useKib.push(e?.useKib ?? null);
         s.fairKib.push(e?.fairShareKib ?? null);
       }
     }

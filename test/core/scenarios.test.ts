@@ -300,9 +300,7 @@ describe('working sets before untouched promises (scale-1000: idle guests with a
   };
 
   it('keeps the database in RAM and takes the shortage from memory the idle guests never touched', () => {
-    // Its working set is above an equal fair share (806M of 3520M): without a weight it would
-    // be a claim like a liar's (fairshare.ts). The admin's weight makes it the database's.
-    const h = setup('domains: [ { match: { name: "db" }, weight: 400 } ]');
+    const h = setup();
     h.run(30_000);
     expect(swapInOver(h, 5, 30_000)).toBe(0);
     expect(h.violations).toEqual([]);

@@ -1,8 +1,9 @@
 /**
  * Issue 11's attack with the real daemon on the simulated host: `hostile-2g` (three honest 400M
  * guests and one 256M guest forging consistent reports every 2 s), the shipped policy. The
- * honest guests keep at least 95 % of min(need, fair share) as the daemon reports them, and the
- * liar's claim is shown as capped.
+ * honest guests keep at least 93 % of min(need, fair share) as the daemon reports them (what they
+ * use within their share is guaranteed; the rest of their need competes, docs/policy.md), and
+ * the liar's claim is shown as capped.
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,7 +23,7 @@ describe('hostile-2g with the real daemon', () => {
     rig = new Rig();
     await rig.start(SCENARIO, POLICY);
     const d = await rig.startDaemon();
-    // Until, while the liar's claim is capped, every honest guest is at >= 95 % of min(need,
+    // Until, while the liar's claim is capped, every honest guest is at >= 93 % of min(need,
     // fair share) for five status reads in a row (the guests boot, then converge from 400M).
     let good = 0;
     await waitFor('honest guests at their fair share', async () => {
@@ -32,7 +33,7 @@ describe('hostile-2g with the real daemon', () => {
       const ok = lying && honest.length === 3 && honest.every((h) => {
         if (h.need_kib === null || h.target_kib === null) return false;
         const due = Math.min(h.need_kib, h.fair_share_kib ?? Infinity);
-        return h.target_kib >= 0.95 * due;
+        return h.target_kib >= 0.93 * due;
       });
       good = ok ? good + 1 : 0;
       return good >= 5;
