@@ -10,6 +10,8 @@ import type { UnmanagedReason, ReportState } from './explain.js';
 import { resolveLimits } from './limits.js';
 import { estimateWithFallback, headroomKib, inUseKib, measureOverhead, pressureStepKib, readPressure, unswappableKib, usedKib, useLevelKib } from './need.js';
 import { ingest, sampleOf } from './signals.js';
+import { HELD_PEAK_MS, reportProblem } from './trust.js';
+import { damp } from './damping.js';
 import type { DomainState, Rates, Sample } from './state.js';
 
 /** libxl's LIBXL_MAXMEM_CONSTANT: maxmem = target + videoram + 1 MiB. */
@@ -19,12 +21,15 @@ export const MAXMEM_SLACK_KIB = 1024;
 export const GUEST_FREE_MARGIN_KIB = 8 * 1024;
 
 const NO_SIGNALS: readonly string[] = Object.freeze([]);
+const NO_FLIPS: readonly number[] = Object.freeze([]);
 
 export type Mode =
   /** need known: allocated by need */
   | 'normal'
-  /** need unknown (no report, stale, nothing usable in it): target held */
-  | 'hold';
+  /** need unknown (no report yet, nothing usable in it): target held */
+  | 'hold'
+  /** its trusted report went stale (or was rejected) long enough ago: decays to its last use */
+  | 'decay';
 
 export interface DomainWork {
   obs: DomainObservation;
@@ -48,6 +53,16 @@ export interface DomainWork {
   ceilingKib: number | null;
   minKib: number;
   maxKib: number;
+  /** The admin's floor alone (policy `min`). */
+  adminMinKib: number;
+  /** Its weighted fair share of what managed domains can have (step.ts fills it in); null until then. */
+  fairKib: number | null;
+  /** Its report floor was lowered to its fair share (explanations). */
+  floorCapped: boolean;
+  /** Why its current report was rejected by the trust checks, or null. */
+  reportRejected: string | null;
+  /** Its claims flip: its levels are held at their recent peak. */
+  damped: boolean;
   /** What set minKib (explanations). */
   floor: 'min' | 'kernel' | 'oom';
   weight: number;
@@ -149,6 +164,22 @@ export function prepareDomain(
       ? d.staticMaxKib
       : (prev?.staticMaxKib ?? Math.max(0, (valid ? d.maxmemKib : 0) - videoramKib - MAXMEM_SLACK_KIB));
 
+  // What the hypervisor saw it hold lately: the bound a report is checked against.
+  const rawCurrent = valid ? d.currentKib : 0;
+  const peakKept = prev !== undefined && nowMs - prev.heldPeakAtMs < HELD_PEAK_MS && prev.heldPeakKib > rawCurrent;
+  const heldPeakKib = peakKept && prev ? prev.heldPeakKib : rawCurrent;
+  const heldPeakAtMs = peakKept && prev ? prev.heldPeakAtMs : nowMs;
+
+  // Trust: a report that contradicts what the hypervisor knows is treated as no report.
+  const rawReport = valid ? d.report : null;
+  const rawAtMs = rawReport && typeof d.reportAtMs === 'number' && Number.isFinite(d.reportAtMs) ? d.reportAtMs : null;
+  const lastSample = prev?.samples[prev.samples.length - 1] ?? null;
+  const rejectedReason = rawReport
+    ? reportProblem(rawReport, { heldPeakKib, targetKib: valid ? d.targetKib : null, staticMaxKib }, lastSample, rawReport.uptimeS)
+    : null;
+  const rawIsNew = rawAtMs !== null && rawAtMs !== prev?.lastReportAtMs;
+  const rejections = (prev?.rejections ?? 0) + (rejectedReason !== null && rawIsNew ? 1 : 0);
+
   // Report history: a report is new when its arrival time changed.
   let samples: readonly Sample[] = prev?.samples ?? [];
   let rates = prev?.rates ?? null;
@@ -156,8 +187,8 @@ export function prepareDomain(
   let resets = prev?.resets ?? 0;
   let reset = false;
   let heldAtReportKib: number | null = null;
-  const report = valid ? d.report : null;
-  const reportAtMs = report && typeof d.reportAtMs === 'number' && Number.isFinite(d.reportAtMs) ? d.reportAtMs : null;
+  const report = rejectedReason === null ? rawReport : null;
+  const reportAtMs = report ? rawAtMs : null;
   const isNew = report !== null && reportAtMs !== null && reportAtMs !== prev?.lastReportAtMs;
   const tolerance = settings?.stuck.tolerance ?? 4096;
   if (isNew && report && reportAtMs !== null) {
@@ -183,7 +214,7 @@ export function prepareDomain(
   const next: DomainState = {
     name,
     samples,
-    lastReportAtMs: reportAtMs ?? prev?.lastReportAtMs ?? null,
+    lastReportAtMs: rawAtMs ?? prev?.lastReportAtMs ?? null,
     rates,
     resets,
     overheadKib,
@@ -202,6 +233,17 @@ export function prepareDomain(
     ceiling: prev?.ceiling ?? null,
     staticMaxKib,
     heldAtReportKib,
+    heldPeakKib,
+    heldPeakAtMs,
+    lastTrustedAtMs: reportAtMs ?? prev?.lastTrustedAtMs ?? null,
+    rejections,
+    rejectedReason,
+    lastUseKib: reset ? null : (prev?.lastUseKib ?? null),
+    lastNeedKib: prev?.lastNeedKib ?? null,
+    needDir: prev?.needDir ?? 0,
+    flipsAtMs: prev?.flipsAtMs ?? NO_FLIPS,
+    dampUntilMs: prev?.dampUntilMs ?? null,
+    peakLevels: prev?.peakLevels ?? null,
   };  const work: DomainWork = {
     obs: d,
     domid: d.domid,
@@ -218,6 +260,11 @@ export function prepareDomain(
     ceilingKib: null,
     minKib: 0,
     maxKib: 0,
+    adminMinKib: 0,
+    fairKib: null,
+    floorCapped: false,
+    reportRejected: rejectedReason,
+    damped: false,
     floor: 'min',
     weight: settings?.weight ?? 1,
     levels: [0, 0, 0, 0],
@@ -247,7 +294,8 @@ export function prepareDomain(
   const s = settings;
   const fresh = reportState === 'fresh' && report !== null;
   const inUse = fresh && report ? inUseKib(report.mem) : null;
-  const limits = resolveLimits(s, staticMaxKib, overheadKib, fresh && report ? unswappableKib(report.mem) : null);
+  // Floors from the report never rise above what the hypervisor confirms it holds.
+  const limits = resolveLimits(s, staticMaxKib, overheadKib, fresh && report ? unswappableKib(report.mem) : null, currentKib);
   const { minKib, maxKib } = limits;
 
   // Progress toward the target (squeezed's stuck detection, with a tolerance wide enough that a
@@ -279,9 +327,22 @@ export function prepareDomain(
   let protectKib: number;
   work.minKib = minKib;
   work.maxKib = maxKib;
+  work.adminMinKib = limits.adminMinKib;
   work.floor = limits.floor;
 
-  if (!est) {
+  // Claims decay: once its last trusted report is older than stale_after (it fell silent, its
+  // reports are rejected, or a Qubes value was never refreshed), what protected memory above
+  // its use level stops doing so; the target drifts down to that level within rate.down.
+  const lastTrusted = next.lastTrustedAtMs;
+  const silent = !est && next.lastUseKib !== null && lastTrusted !== null && nowMs - lastTrusted > staleAfter;
+  if (silent && next.lastUseKib !== null) {
+    const keep = clampPages(minKib, maxKib, Math.min(targetKib, next.lastUseKib));
+    levels = [minKib, keep, keep, keep];
+    protectKib = minKib;
+    work.mode = 'decay';
+    work.useKib = keep;
+    next.pressureBoostKib = null;
+  } else if (!est) {
     // Unknown need: hold the target where it is (never zero, never "free it all").
     const held = clampPages(minKib, maxKib, targetKib);
     levels = [held, held, held, held];
@@ -335,7 +396,12 @@ export function prepareDomain(
     const l1 = use === null ? l2 : Math.min(l2, Math.max(l0, clampPages(minKib, maxKib, use)));
     const l3 = s.surplus === 'share' ? Math.max(l2, maxKib) : l2;
     levels = [l0, l1, l2, l3];
-    work.useKib = use === null ? null : l1;
+    // What it used and held at this report: where its target decays to if it falls silent.
+    if (isNew) next.lastUseKib = Math.min(l1, Math.max(minKib, currentKib));
+    // Damping: a guest whose claims flip is held at the larger of its recent claims.
+    const damped = damp(next, levels, isNew, nowMs, s.hysteresis);
+    work.damped = damped;
+    work.useKib = use === null ? null : levels[1];
     // Reservations take an idle domain's memory down to its floor, but push no more than
     // `squeeze` of what it uses (in RAM or swap: a guest already pushed into swap gives no
     // more) into swap; an active one keeps its core need.
@@ -345,7 +411,7 @@ export function prepareDomain(
     work.estimator = est.estimator;
     work.estimateKib = est.kib;
     work.coreKib = Math.round(coreEff);
-    work.needKib = l2;
+    work.needKib = levels[2];
     work.headroomKib = Math.round(headroom);
     work.pressureSignals = reading.signals;
     work.active = active;

@@ -19,8 +19,10 @@ export type Bound =
   | 'use'
   /** memory was short: it got a weighted share of what was contested */
   | 'share'
-  /** its need is unknown (no or stale report): target held */
+  /** its need is unknown (no report yet): target held */
   | 'hold'
+  /** its trusted report is stale or rejected: its target decays to what it last used */
+  | 'decay'
   /** it cannot shrink: counted at what it holds */
   | 'stuck'
   /** it could not grow: offered no more than it holds until the retry time */
@@ -82,7 +84,20 @@ export interface DomainExplanation {
   shareKib: number | null;
   bound: Bound;
   limiter: Limiter;
-  /** stuck, uncooperative, pressure, active, hold, stale, reset, no-report. */
+  /**
+   * Its weighted fair share of what managed domains can have (policy alone, no report moves it);
+   * null when not worked out (every need fit and no floor came from a report).
+   */
+  fairShareKib: number | null;
+  /** Why its current report was rejected by the trust checks (it counts as no report), or null. */
+  reportRejected: string | null;
+  /** Reports rejected by the trust checks since the core first saw the domain. */
+  reportRejections: number;
+  /**
+   * stuck, uncooperative, pressure, active, hold, stale, reset, no-report; from the trust
+   * stage: report-rejected, floor-capped (a report floor lowered to the fair share),
+   * claim-capped (need above the fair share, not met), damped (its claims flip), decay.
+   */
   flags: string[];
   report: { state: ReportState; ageMs: number | null; format: ReportFormat | null };
   rates: Rates | null;
@@ -140,9 +155,20 @@ export interface ReservationExplanation {
   ageMs: number;
 }
 
+/** A domain whose current report the trust checks rejected (cheap: built every step). */
+export interface UntrustedReport {
+  domid: number;
+  name: string;
+  reason: string;
+  /** Rejections since the core first saw the domain. */
+  count: number;
+}
+
 export interface Explanation {
   atMs: number;
   intervalMs: number;
+  /** Managed domains whose current report was rejected (it counts as no report). */
+  untrusted: UntrustedReport[];
   host: HostExplanation;
   domains: DomainExplanation[];
   reservations: ReservationExplanation[];

@@ -22,6 +22,8 @@ export function xenlinuxMinimumKib(maxKib: number): number {
 export interface Limits {
   minKib: number;
   maxKib: number;
+  /** The admin's floor alone (policy `min`): the only floor a report cannot move. */
+  adminMinKib: number;
   /** What set the floor: `min`, the kernel guard (min_usable) or the OOM guard. */
   floor: 'min' | 'kernel' | 'oom';
 }
@@ -29,12 +31,16 @@ export interface Limits {
 /**
  * @param unswappableKib what the guest uses that cannot go to swap (from its report), or null:
  *   the floor then also keeps that much usable, so ballooning can never cause an OOM kill.
+ * @param confirmedKib what the hypervisor confirms the domain holds, or null: the guards come
+ *   from the guest's own report, so they never raise its floor above that (a report cannot
+ *   make a domain's floor grow; the admin's `min` is the only floor a report cannot move).
  */
 export function resolveLimits(
   s: DomainSettings,
   staticMaxKib: number,
   overheadKib: number | null,
   unswappableKib: number | null = null,
+  confirmedKib: number | null = null,
 ): Limits {
   const whole = Math.max(0, staticMaxKib);
   let maxKib: number;
@@ -61,13 +67,15 @@ export function resolveLimits(
       minKib = Math.floor(s.min.fraction * whole);
       break;
   }
+  const adminMinKib = minKib;
   let floor: Limits['floor'] = 'min';
+  const bound = confirmedKib === null ? Infinity : Math.max(adminMinKib, confirmedKib);
   if (overheadKib !== null && overheadKib + s.min_usable > minKib) {
-    minKib = Math.ceil(overheadKib + s.min_usable);
-    floor = 'kernel';
+    minKib = Math.ceil(Math.min(bound, overheadKib + s.min_usable));
+    if (minKib > adminMinKib) floor = 'kernel';
   }
   if (unswappableKib !== null) {
-    const oom = (overheadKib ?? 0) + unswappableKib + s.min_usable;
+    const oom = Math.min(bound, (overheadKib ?? 0) + unswappableKib + s.min_usable);
     if (oom > minKib) {
       minKib = Math.ceil(oom);
       floor = 'oom';
@@ -76,5 +84,6 @@ export function resolveLimits(
   // Whole pages: the floor rounds up, the ceiling down.
   const maxPages = Math.floor(maxKib / 4) * 4;
   const minPages = Math.ceil(minKib / 4) * 4;
-  return { minKib: Math.min(minPages, maxPages), maxKib: maxPages, floor };
+  const adminPages = Math.min(Math.ceil(adminMinKib / 4) * 4, maxPages);
+  return { minKib: Math.min(minPages, maxPages), maxKib: maxPages, adminMinKib: adminPages, floor };
 }

@@ -4,7 +4,12 @@
  * reports parsed by src/report exactly as the daemon parses them.
  */
 import { z } from 'zod';
-import { parsePaperReport, parsePressureText, parseQubesMeminfo, parseV1, type ReportResult } from '../report/index.js';
+// The parsers one by one, not report/index.js: that also brings the tracker (node:util).
+import { parsePaperReport } from '../report/paper.js';
+import { parsePressureText } from '../report/proc.js';
+import { parseQubesMeminfo } from '../report/qubes.js';
+import type { ReportResult } from '../report/result.js';
+import { parseV1 } from '../report/v1.js';
 import type { GuestReport } from '../report/types.js';
 import type { DomainObservation, Observation } from './types.js';
 

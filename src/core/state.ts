@@ -60,6 +60,26 @@ export interface DomainState {
   staticMaxKib: number | null;
   /** What the domain held when its last report was taken (to age its MemFree). */
   heldAtReportKib: number | null;
+  /** The most the hypervisor saw it hold (tot_pages * 4) lately, and since when (trust.ts). */
+  heldPeakKib: number;
+  heldPeakAtMs: number;
+  /** reportAtMs of the last report that passed the trust checks. */
+  lastTrustedAtMs: number | null;
+  /** Reports rejected by the trust checks, in all; why the current one was (null: it was not). */
+  rejections: number;
+  rejectedReason: string | null;
+  /**
+   * Its use level at its last trusted report, no more than it held then: what a silent guest's
+   * target decays to once its report is stale (claims decay).
+   */
+  lastUseKib: number | null;
+  /** Damping: the need at its last report, the direction it last moved, when it reversed. */
+  lastNeedKib: number | null;
+  needDir: -1 | 0 | 1;
+  flipsAtMs: readonly number[];
+  /** While damped (its claims flip), its levels are held at their recent peak. */
+  dampUntilMs: number | null;
+  peakLevels: readonly [number, number, number] | null;
 }
 
 export interface CoreState {

@@ -17,7 +17,8 @@
  */
 import type { Policy } from '../policy/schema.js';
 import { formatKib } from '../policy/units.js';
-import { allocate, NEED_TIER, TIERS } from './allocate.js';
+import { NEED_TIER, TIERS } from './allocate.js';
+import { allocateFair, capReportFloors, fairShares } from './fairshare.js';
 import { MAXMEM_SLACK_KIB, prepareDomain, type DomainWork } from './domain.js';
 import type {
   Bound,
@@ -101,14 +102,16 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   let fixedPromiseKib = 0;
   // What managed domains hold, counting memory Xen claimed for a domain being built.
   let managedKib = 0;
-  let activeNeedKib = 0;
   let promisedBefore = 0;
+  let needsKib = 0;
+  let reportFloors = false;
   for (const w of works) {
     if (w.unmanagedReason === null) {
       managed.push(w);
       managedKib += w.currentKib + w.claimedKib;
-      activeNeedKib += w.protectKib;
       promisedBefore += promise(w.targetKib, w);
+      needsKib += w.levels[NEED_TIER];
+      if (w.floor !== 'min' || w.mode === 'hold') reportFloors = true;
     } else {
       unmanaged.push(w);
       fixedPromiseKib += w.promiseKib;
@@ -116,6 +119,14 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   }
   promisedBefore += fixedPromiseKib;
   const budgetKib = freeKib + managedKib - reserveKib - fixedPromiseKib;
+  // Fair shares (policy alone) bound what reports can do: floors from reports, and claims above
+  // a fair share (served only from memory nobody else needs). Not needed when no floor comes
+  // from a report and every need fits.
+  const fairNeeded = reportFloors || needsKib > budgetKib - reservedKib;
+  let fair = fairNeeded ? fairShares(managed, budgetKib) : null;
+  if (fair) capReportFloors(managed, fair, budgetKib);
+  let activeNeedKib = 0;
+  for (const w of managed) activeNeedKib += w.protectKib;
   // Reservations take memory from the budget, but not what active domains need right now.
   // Whole reservations only, first come first served: one that cannot be met without pushing
   // active domains below their need waits, and costs nobody anything while it waits.
@@ -125,8 +136,11 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
     honouredKib += r.kib;
   }
   const allocatableKib = budgetKib - honouredKib;
+  if (fair && honouredKib > 0) fair = fairShares(managed, allocatableKib);
+  if (!fair && needsKib > allocatableKib) fair = fairShares(managed, allocatableKib);
+  if (fair) for (let i = 0; i < managed.length; i++) (managed[i] as DomainWork).fairKib = fair[i] ?? 0;
   // A DomainWork is an allocation item (its levels and weight).
-  const alloc = allocate(managed, allocatableKib, policy.host.idle_tax);
+  const alloc = allocateFair(managed, fair ?? new Float64Array(0), allocatableKib, policy.host.idle_tax);
 
   // Reservations already covered by free memory before this step: nobody may grow into them.
   const readyBeforeKib = readyPrefix(held, freeKib - reserveKib - promisedBefore);
@@ -326,7 +340,11 @@ export function step(state: CoreState, observation: Observation, policy: Policy,
   const nextDomains = new Map<number, DomainState>();
   for (const w of works) if (!nextDomains.has(w.domid)) nextDomains.set(w.domid, w.next);
 
-  const explanation = { atMs: nowMs, intervalMs, host: hostExplanation, reservations } as Explanation;
+  const untrusted: Explanation['untrusted'] = [];
+  for (const w of managed) {
+    if (w.reportRejected !== null) untrusted.push({ domid: w.domid, name: w.name, reason: w.reportRejected, count: w.next.rejections });
+  }
+  const explanation = { atMs: nowMs, intervalMs, untrusted, host: hostExplanation, reservations } as Explanation;
   // Per-domain explanations are built when first read: a caller that only applies the actions
   // (the simulator, most daemon steps) does not pay for thousands of records it never looks at.
   let domainsExplained: DomainExplanation[] | null = null;
@@ -377,6 +395,7 @@ function buildActions(plans: Plan[]): Action[] {
 
 function boundOf(w: DomainWork, a: number, partialTier: number): Bound {
   if (w.mode === 'hold') return 'hold';
+  if (w.mode === 'decay') return 'decay';
   if (w.stuckDown) return 'stuck';
   if (w.ceilingKib !== null && a >= w.ceilingKib && w.ceilingKib < w.maxKib) return 'ceiling';
   if (a >= w.maxKib) return 'max';
@@ -473,6 +492,11 @@ function explainDomain(w: DomainWork, p: Plan | undefined): DomainExplanation {
   if (w.reportState === 'stale') flags.push('stale');
   if (w.reportState === 'none') flags.push('no-report');
   if (w.reset) flags.push('reset');
+  if (w.reportRejected !== null) flags.push('report-rejected');
+  if (w.floorCapped) flags.push('floor-capped');
+  if (p && w.fairKib !== null && w.needKib !== null && w.needKib > w.fairKib && p.desired < w.needKib) flags.push('claim-capped');
+  if (w.damped) flags.push('damped');
+  if (p && w.mode === 'decay') flags.push('decay');
   const managedDomain = p !== undefined;
   return {
     domid: w.domid,
@@ -496,6 +520,9 @@ function explainDomain(w: DomainWork, p: Plan | undefined): DomainExplanation {
     weight: p ? w.weight : null,
     shareKib: p ? p.desired - w.minKib : null,
     bound: p ? p.bound : 'unmanaged',
+    fairShareKib: p ? w.fairKib : null,
+    reportRejected: w.reportRejected,
+    reportRejections: w.next.rejections,
     limiter: p ? p.limiter : 'none',
     flags,
     report: { state: w.reportState, ageMs: w.reportAgeMs, format: w.obs.report?.format ?? null },

@@ -80,7 +80,11 @@ export const DomainStatusSchema = z.object({
   report_age_ms: ms.nullable(),
   /** Whether the policy manages this domain (dom0 and excluded domains are only shown). */
   managed: z.boolean(),
-  /** e.g. `stuck`, `uncooperative`, `no-report`, `stale-report`, `bad-report`, `dying`, `error`, `pinned`. */
+  /**
+   * e.g. `stuck`, `uncooperative`, `no-report`, `stale-report`, `bad-report`, `dying`, `error`,
+   * `pinned`, `flooding`; from the core's trust checks: `report-rejected`, `floor-capped`,
+   * `claim-capped`, `damped`, `decay`.
+   */
   flags: z.array(z.string()),
   /** Set while an action on this domain keeps failing (flag `error`): what was tried and the errno. */
   error: z.object({
@@ -94,6 +98,12 @@ export const DomainStatusSchema = z.object({
   }).nullable().optional(),
   /** Set while the operator holds this domain's target (flag `pinned`). */
   pin: z.object({ target_kib: kib, since_ms: ms, source: z.string() }).nullable().optional(),
+  /** Why the core rejected the current report (it counts as no report); null when it did not. */
+  report_rejected: z.string().nullable().optional(),
+  /** Reports the core's trust checks rejected since the daemon started. */
+  report_rejections: z.number().int().nonnegative().optional(),
+  /** Its weighted fair share of what managed domains can have; null when not worked out. */
+  fair_share_kib: kib.nullable().optional(),
 });
 export type DomainStatus = z.infer<typeof DomainStatusSchema>;
 

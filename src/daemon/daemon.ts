@@ -366,10 +366,28 @@ export class Daemon {
     this.lastObs = obs;
     this.lastDecision = decision;
     if (decision.explanation) this.events.step(decision.explanation, now, reasons.some((r) => r !== 'interval'));
+    this.logUntrusted(decision);
     this.logReservationEvents(events);
     if (actions.length) this.log.debug({ reasons, actions: actions.length }, 'applying actions');
     // A failing action fails its domain (error flag, backoff), not the step: the loop is deciding.
     await this.actuator.apply(actions, () => gen === this.gen);
+  }
+
+  /** A rejected report is logged once when its episode begins, once when it ends. */
+  private untrustedNow = new Set<number>();
+  private logUntrusted(decision: Decision): void {
+    const now = new Set<number>();
+    for (const u of decision.untrusted ?? []) {
+      now.add(u.domid);
+      // One message per episode (the reason's figures change with every report: fields only).
+      this.conditions.raise(`report-untrusted:${u.domid}`, 'warn',
+        `domain ${u.domid} (${u.name}): its report contradicts what the hypervisor knows; treated as no report`,
+        { domid: u.domid, reason: u.reason, rejections: u.count });
+    }
+    for (const domid of this.untrustedNow) {
+      if (!now.has(domid)) this.conditions.clear(`report-untrusted:${domid}`, `domain ${domid}: its reports pass the checks again`, { domid });
+    }
+    this.untrustedNow = now;
   }
 
   private logReservationEvents(events: readonly ReservationEvent[]): void {
@@ -451,6 +469,9 @@ export class Daemon {
         since_ms: fault.sinceMs, retry_at_ms: fault.retryAtMs,
       } : null,
       pin: pin ? { target_kib: pin.targetKib, since_ms: pin.sinceMs, source: pin.source } : null,
+      report_rejected: v?.reportRejected ?? null,
+      report_rejections: v?.reportRejections ?? 0,
+      fair_share_kib: v?.fairShareKib ?? null,
     };
   }
 

@@ -58,6 +58,11 @@ export interface DomainVerdict {
   flags: string[];
   /** Swap-in rate the decision measured, KiB/s; null when unknown. */
   swapInKibS: number | null;
+  /** Why the core rejected its current report, or null/absent; rejections in all. */
+  reportRejected?: string | null;
+  reportRejections?: number;
+  /** Its weighted fair share (policy alone), when the core worked it out. */
+  fairShareKib?: number | null;
   /** Why the target is what it is, for `explain` (one line each); built only when asked. */
   lines: () => string[];
   /** The core's own explanation object, passed through to `explain --json`. */
@@ -73,6 +78,8 @@ export interface ReservationVerdict {
 export interface Decision {
   actions: Action[];
   domains: Map<number, DomainVerdict>;
+  /** Domains whose current report failed the core's trust checks (logged once per episode). */
+  untrusted?: readonly { domid: number; name: string; reason: string; count: number }[];
   reservations: Map<string, ReservationVerdict>;
   /** The core's own explanation (for the shortage and pressure log lines); absent in fakes. */
   explanation?: Explanation;

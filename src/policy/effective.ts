@@ -3,7 +3,7 @@
  * in order (later rules override earlier ones key by key). Pure; memoised per policy object
  * because the core asks for every domain at every step.
  */
-import { mergeSettings } from './load.js';
+import { mergeSettings } from './merge.js';
 import type { DomainSettings, Match, Policy } from './schema.js';
 
 export interface DomainIdentity {

@@ -9,20 +9,10 @@ import { dirname, join } from 'node:path';
 import { packagePath } from '../paths.js';
 import { BUILTIN_HOST, BUILTIN_INTERVAL_MS, BUILTIN_SETTINGS } from './defaults.js';
 import { parsePolicyFile, PolicyError, type ParsedFile, type PolicyIssue } from './parse.js';
-import { minAboveMax, type DomainSettings, type Policy, type Settings } from './schema.js';
+import { mergeSettings } from './merge.js';
+import { minAboveMax, type Policy } from './schema.js';
 
-/** Settings `over` on top of complete settings `base`; nested sections merge key by key. */
-export function mergeSettings(base: DomainSettings, over: Settings): DomainSettings {
-  const { need, pressure, rate, stuck, ...flat } = over;
-  return {
-    ...base,
-    ...flat,
-    need: { ...base.need, ...need },
-    pressure: { ...base.pressure, ...pressure },
-    rate: { ...base.rate, ...rate },
-    stuck: { ...base.stuck, ...stuck },
-  };
-}
+export { mergeSettings };
 
 /** Merge parsed files (in order) over the built-in defaults, checking what only the merge shows. */
 export function buildPolicy(files: readonly ParsedFile[]): Policy {

@@ -197,7 +197,10 @@ export class Simulation {
       d.balloon.step(dtMs);
       g.tick(dtMs);
       if (g.isBooted) {
-        const report = d.reporter.poll(this.nowMs, (seq) => g.report(seq));
+        const forge = d.workload?.forge;
+        const report = forge
+          ? forge.call(d.workload, this.nowMs, (seq) => g.report(seq))
+          : d.reporter.poll(this.nowMs, (seq) => g.report(seq));
         if (report) {
           d.report = report;
           d.reportAtMs = this.nowMs;

@@ -227,14 +227,24 @@ describe('fast up, slow down', () => {
 });
 
 describe('guests that stop reporting, or lie', () => {
-  it('holds the target of a guest whose reports went stale (never drops it to min)', () => {
+  it('lets the target of a guest whose reports went stale decay to what it last used (never to min)', () => {
     const h = new Harness({ totalMiB: 4096, dom0MiB: 512, policy: policy('defaults: { need: { stale_after: 10s } }') });
-    h.add({ domid: 1, staticMax: 2048, start: 900, committedAs: 800, reports: (t) => t < 5000 });
+    h.add({ domid: 1, staticMax: 2048, start: 900, committedAs: 800, uses: 300, reports: (t) => t < 5000 });
     h.run(5000);
     const before = h.guest(1).targetKib;
-    h.run(30_000);
+    const d0 = h.last?.explanation.domains.find((d) => d.domid === 1);
+    const use = d0?.useKib ?? 0;
+    h.run(8_000);
+    // Within stale_after: held.
     expect(h.guest(1).targetKib).toBe(before);
-    expect(h.last?.explanation.domains.find((d) => d.domid === 1)?.bound).toBe('hold');
+    h.run(60_000);
+    const d = h.last?.explanation.domains.find((x) => x.domid === 1);
+    expect(d?.bound).toBe('decay');
+    expect(d?.flags).toContain('decay');
+    expect(use).toBeGreaterThan(0);
+    expect(h.guest(1).targetKib).toBeLessThan(before);
+    expect(h.guest(1).targetKib).toBeGreaterThanOrEqual(Math.min(use, before) - 4);
+    expect(h.guest(1).targetKib).toBeGreaterThan(d?.minKib ?? 0);
   });
 
   it('never gives a guest claiming a huge need more than its policy max', () => {

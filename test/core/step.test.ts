@@ -138,7 +138,8 @@ describe('reservations', () => {
     // dom1's need jumps (it is active); 600 MiB would only fit by taking what it needs.
     const busy = (committedAs: number) =>
       domain({ domid: 1, current: 900, staticMax: 2048, report: report({ committedAs, total: 851, balloonCurrent: 900, psiSomeUs: null }), reportAtMs: committedAs });
-    const idleGuest = domain({ domid: 2, current: 300, staticMax: 1024, report: idle(100) });
+    // (Its report must fit what it holds, or the trust checks reject it.)
+    const idleGuest = domain({ domid: 2, current: 300, staticMax: 1024, report: report({ committedAs: 100, total: 251, balloonCurrent: 300, psiSomeUs: null }) });
     const first = step(initialState(), observation({ total: 2048, free: 336 }, [busy(100), idleGuest]), p, 0);
     const r = step(first.state, observation({ total: 2048, free: 336 }, [busy(820), idleGuest], [reservation('r', 600, 0)]), p, 1000);
     const res = r.explanation.reservations[0];

@@ -21,11 +21,12 @@ function web(pressured: boolean): DomainExplanation {
     limiter: 'none', flags: pressured ? ['pressure', 'pressure:psi', 'pressure:swap-in'] : [],
     report: { state: 'fresh', ageMs: 0, format: 'v1' },
     rates: pressured ? { swapInKibps: 89 * MiB, majorFaultsPs: 0, refaultKibps: 0, psiSome: 1, spanMs: 1000 } : null,
+    fairShareKib: null, reportRejected: null, reportRejections: 0,
   };
 }
 
 function exp(shortKib: number, pressured: boolean): Explanation {
-  return { atMs: 0, intervalMs: 1000, host: host(shortKib), domains: [web(pressured)], reservations: [] };
+  return { atMs: 0, intervalMs: 1000, host: host(shortKib), domains: [web(pressured)], reservations: [], untrusted: [] };
 }
 
 /** Runs steps one second apart; returns every message logged. */

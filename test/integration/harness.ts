@@ -119,12 +119,12 @@ export class Rig {
   }
 
   /** A sim-host with nothing launched, at real speed, and a copy of the test policy. */
-  async start(hostArgs: string[] = []): Promise<void> {
+  async start(hostArgs: string[] = [], scenario = SCENARIO, policy = POLICY): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'xbd-it-'));
     this.cleanups.push(() => rm(this.dir, { recursive: true, force: true }));
     this.policy = join(this.dir, 'policy.yaml');
-    await copyFile(POLICY, this.policy);
-    const host = startProc([ctlPath, 'sim-host', '--scenario', SCENARIO, '--dir', this.dir, '--launch', 'none', '--forever', '--log-level', 'warn', ...hostArgs]);
+    await copyFile(policy, this.policy);
+    const host = startProc([ctlPath, 'sim-host', '--scenario', scenario, '--dir', this.dir, '--launch', 'none', '--forever', '--log-level', 'warn', ...hostArgs]);
     this.host = host;
     this.cleanups.push(() => stopProc(host));
     await waitFor('sim-host ready', () => {

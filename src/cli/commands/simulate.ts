@@ -13,8 +13,10 @@ import { availablePolicies, ControllerUnavailable, createController, POLICY_ORDE
 import { formatTable, type ScenarioReport, writeOutputs } from '../../sim/harness/output.js';
 import { type RunOutput, runScenario } from '../../sim/harness/run.js';
 import { parsePeerFloor, type PeerFloor } from '../../sim/peers/floor.js';
+import { compareHostile, isHostileKind } from '../../sim/hostile-run.js';
 import { loadScenario, ScenarioError } from '../../sim/scenario/load.js';
-import { formatIssue, PolicyError } from '../../policy/index.js';
+import type { Scenario } from '../../sim/scenario/schema.js';
+import { defaultPolicy, formatIssue, loadPolicy, PolicyError } from '../../policy/index.js';
 import { parseCommandArgs, printUsage } from '../args.js';
 import { UserError } from '../errors.js';
 import { Progress } from '../progress.js';
@@ -107,14 +109,58 @@ export async function run(argv: string[]): Promise<number> {
     progress?.done();
     const report: ScenarioReport = { scenario: scenario.name, seed, results: runs.map((r) => r.result) };
     const files = o['no-files'] ? [] : writeOutputs(resolve(o.out ?? join('build', 'sim', scenario.name)), report, runs);
+    // A scenario with hostile guests: each honest guest's target with and without them.
+    const honest = hasHostile(scenario) ? honestGuests(scenario, o.policy ?? null, seed) : null;
     if (o.json) {
-      process.stdout.write(JSON.stringify(report) + '\n');
+      process.stdout.write(JSON.stringify(honest ? { ...report, honest_guests: honest } : report) + '\n');
     } else {
       process.stdout.write(`${scenario.name} (seed ${seed}, ${scenario.duration / 60_000} simulated minutes)\n`);
       process.stdout.write(formatTable(report) + '\n');
+      if (honest) process.stdout.write(formatHonest(honest) + '\n');
       if (files.length > 0) process.stdout.write(`charts and data: ${resolve(o.out ?? join('build', 'sim', scenario.name))}/\n`);
       process.stdout.write('\n');
     }
   }
   return 0;
+}
+
+interface HonestRow {
+  name: string;
+  /** Median target over the run's second half, with and without the hostile guests (KiB). */
+  with_target_kib: number;
+  without_target_kib: number;
+  /** The core's need and fair share for it at the end of the run with them. */
+  need_kib: number | null;
+  fair_share_kib: number | null;
+}
+
+function hasHostile(s: Scenario): boolean {
+  return [...s.fleet, ...s.guests].some((t) => isHostileKind(t.workload.kind));
+}
+
+function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  return a[Math.floor(a.length / 2)] ?? 0;
+}
+
+function honestGuests(scenario: Scenario, policyFile: string | null, seed: number): HonestRow[] {
+  const policy = policyFile === null ? defaultPolicy() : loadPolicy(policyFile);
+  const c = compareHostile(scenario, policy, seed);
+  const half = (xs: number[]) => median(xs.slice(Math.floor(xs.length / 2)));
+  return c.withHostile.map((s) => ({
+    name: s.name,
+    with_target_kib: half(s.targetsKib),
+    without_target_kib: half(c.withoutHostile.find((x) => x.name === s.name)?.targetsKib ?? []),
+    need_kib: s.needKib.at(-1) ?? null,
+    fair_share_kib: s.fairKib.at(-1) ?? null,
+  }));
+}
+
+function formatHonest(rows: HonestRow[]): string {
+  const m = (k: number | null) => (k === null ? '-' : `${Math.round(k / 1024)}M`);
+  const lines = ['honest guest   target with hostile   without   need   fair share'];
+  for (const r of rows) {
+    lines.push(`${r.name.padEnd(14)} ${m(r.with_target_kib).padStart(19)} ${m(r.without_target_kib).padStart(9)} ${m(r.need_kib).padStart(6)} ${m(r.fair_share_kib).padStart(12)}`);
+  }
+  return lines.join('\n');
 }

@@ -18,6 +18,7 @@ const BOUND_TEXT: Record<DomainExplanation['bound'], string> = {
   use: 'what it uses (memory is short: the rest of its need waits)',
   share: 'a weighted share (memory is short)',
   hold: 'holding its target (no usable report)',
+  decay: 'what it last used (its report is stale or rejected: claims above that decay)',
   stuck: 'what it holds (stuck: not following its target)',
   ceiling: 'what it holds (it could not grow; retrying later)',
   unmanaged: 'not managed',
@@ -36,8 +37,15 @@ const LIMITER_TEXT: Record<DomainExplanation['limiter'], string> = {
 export function explainLines(d: DomainExplanation, host: Explanation['host']): string[] {
   if (!d.managed) return [`not managed: ${d.unmanagedReason ?? 'by policy'}; its memory counts as fixed`];
   const lines: string[] = [];
+  if (d.reportRejected !== null) {
+    lines.push(`report rejected (${d.reportRejections} in all), treated as no report: ${d.reportRejected}`);
+  }
   if (d.needKib === null) {
-    lines.push('need: unknown (no fresh report): its target is held where it is');
+    lines.push(
+      d.bound === 'decay'
+        ? 'need: unknown (stale or rejected report): its target decays to what it last used'
+        : 'need: unknown (no fresh report): its target is held where it is',
+    );
   } else {
     const parts = [
       d.estimateKib !== null && d.estimator ? `${d.estimator} ${m(d.estimateKib)}` : null,
@@ -49,6 +57,16 @@ export function explainLines(d: DomainExplanation, host: Explanation['host']): s
     lines.push(`need: ${m(d.needKib)}${parts.length ? ` (${parts.join(', ')})` : ''}`);
   }
   lines.push(`policy: min ${m(d.minKib)}, max ${m(d.maxKib)}, weight ${d.weight ?? '?'}`);
+  if (d.flags.includes('floor-capped')) {
+    lines.push(`floor: the floor its report asks for is capped at its fair share ${m(d.fairShareKib)} (only the admin's min is a hard floor)`);
+  }
+  if (d.flags.includes('claim-capped')) {
+    lines.push(
+      `claim capped: its need ${m(d.needKib)} is above its fair share ${m(d.fairShareKib)}; ` +
+        'the part above is served only from memory no other guest needs',
+    );
+  }
+  if (d.flags.includes('damped')) lines.push('damped: its claims flip; held at the larger of its recent claims for 30 s');
   lines.push(`allocation: ${m(d.desiredKib)}, bound by ${BOUND_TEXT[d.bound]}`);
   const t = d.newTargetKib === d.targetKib ? `target stays ${m(d.targetKib)}` : `target ${m(d.targetKib)} -> ${m(d.newTargetKib)}`;
   lines.push(LIMITER_TEXT[d.limiter] ? `${t}: ${LIMITER_TEXT[d.limiter]}` : t);
@@ -85,6 +103,9 @@ function verdictsOf(e: Explanation): Map<number, DomainVerdict> {
       weight: d.weight,
       flags: statusFlags(d),
       swapInKibS: d.rates?.swapInKibps ?? null,
+      reportRejected: d.reportRejected,
+      reportRejections: d.reportRejections,
+      fairShareKib: d.fairShareKib,
       lines: () => explainLines(d, e.host),
       detail: d,
     });
@@ -132,6 +153,7 @@ export class CoreDecider implements Decider {
       get domains() {
         return (domains ??= verdictsOf(r.explanation));
       },
+      untrusted: r.explanation.untrusted,
       reservations,
       explanation: r.explanation,
       host: {

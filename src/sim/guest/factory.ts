@@ -10,6 +10,7 @@ import type { GuestTemplate, WorkloadSpec } from '../scenario/schema.js';
 import { Batch } from '../workloads/batch.js';
 import { Database } from '../workloads/database.js';
 import { Eatmem } from '../workloads/eatmem.js';
+import { Hostile } from '../workloads/hostile.js';
 import { Idle } from '../workloads/idle.js';
 import { Steady } from '../workloads/steady.js';
 import { parseTraceCsv, type TracePoint, TraceReplay } from '../workloads/trace.js';
@@ -44,6 +45,14 @@ export function buildWorkload(spec: WorkloadSpec, rng: Prng, baseDir: string): W
       }, rng);
     case 'idle':
       return new Idle();
+    case 'liar':
+    case 'flipper':
+    case 'silent-after-lie':
+    case 'qubes-liar':
+      return new Hostile(spec.kind, {
+        periodMs: spec.period, flipMs: spec.flip, lieForMs: spec.lie_for,
+        swapKib: spec.swap, committedKib: spec.committed, usedKib: spec.used,
+      });
     case 'web':
       return new WebServer({
         baseAnonKib: spec.base_anon,

@@ -96,7 +96,21 @@ const steady = z.strictObject({
   file_ws: size.default(0),
 });
 
-export const workloadSchema = z.discriminatedUnion('kind', [eatmem, idle, web, database, batch, trace, steady]);
+/** Hostile guests (workloads/hostile.ts): forged reports, no memory of their own. */
+const hostileFields = {
+  period: duration.default(2000),
+  flip: duration.default(3000),
+  lie_for: duration.default(30_000),
+  swap: size.default(1024 * 1024),
+  committed: size.default(4_000_000),
+  used: size.default(1024 * 1024),
+};
+const liar = z.strictObject({ kind: z.literal('liar'), ...hostileFields });
+const flipper = z.strictObject({ kind: z.literal('flipper'), ...hostileFields });
+const silentAfterLie = z.strictObject({ kind: z.literal('silent-after-lie'), ...hostileFields });
+const qubesLiar = z.strictObject({ kind: z.literal('qubes-liar'), ...hostileFields });
+
+export const workloadSchema = z.discriminatedUnion('kind', [eatmem, idle, web, database, batch, trace, steady, liar, flipper, silentAfterLie, qubesLiar]);
 export type WorkloadSpec = z.infer<typeof workloadSchema>;
 
 const os = z.strictObject({

@@ -34,6 +34,11 @@ export interface Workload {
   kill(): void;
   /** Work completed so far in the workload's own unit (eatmem: page writes); absent: not counted. */
   workDone?(): number;
+  /**
+   * A hostile workload (hostile.ts) publishes its own reports instead of the honest publisher:
+   * the report to publish now, or null for none. Absent on honest workloads.
+   */
+  forge?(nowMs: number, sample: (seq: number) => import('../../report/types.js').GuestReport): import('../../report/types.js').GuestReport | null;
 }
 
 export const NO_DEMAND: Demand = Object.freeze({
