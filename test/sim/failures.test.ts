@@ -8,33 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { type GuestOsConfig, LinuxGuest } from '../../src/sim/guest/linux-guest.js';
 import { Prng } from '../../src/sim/prng.js';
 import { Eatmem, type EatmemConfig } from '../../src/sim/workloads/eatmem.js';
+import { eatmemConfig, guestOs, MiB } from './configs.js';
 
-const MiB = 1024;
-
-const os = (over: Partial<GuestOsConfig> = {}): GuestOsConfig => ({
-  reservedKib: 50 * MiB,
-  kernelKib: 12 * MiB,
-  anonKib: 24 * MiB,
-  committedKib: 72 * MiB,
-  fileWsKib: 16 * MiB,
-  touchRateKibPerMs: 0.25,
-  swapKib: 1024 * MiB,
-  swapRateKibPerMs: 50 * MiB / 1000,
-  diskRateKibPerMs: 50 * MiB / 1000,
-  bootMs: 0,
-  ...over,
+const os = (over: Partial<GuestOsConfig> = {}): GuestOsConfig => guestOs({
+  fileWsKib: 16 * MiB, touchRateKibPerMs: 0.25, swapRateKibPerMs: 50 * MiB / 1000, diskRateKibPerMs: 50 * MiB / 1000, ...over,
 });
 
-const eat = (over: Partial<EatmemConfig> = {}): EatmemConfig => ({
-  maxChunkKib: 512 * MiB,
-  maxSleepMs: 10_000,
-  maxWrites: 16,
-  faultRateKibPerMs: 512 * MiB / 1000,
-  writeMs: 0.000002,
-  startDelayMs: 0,
-  restartAfterMs: 10_000,
-  ...over,
-});
+const eat = (over: Partial<EatmemConfig> = {}): EatmemConfig => eatmemConfig({ maxSleepMs: 10_000, ...over });
 
 /** A guest of fixed size (no balloon moves) running eatmem for `ms`. */
 function run(totKib: number, osOver: Partial<GuestOsConfig>, eatOver: Partial<EatmemConfig>, ms = 300_000) {

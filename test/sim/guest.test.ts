@@ -5,22 +5,9 @@ import { DEFAULT_REPORTER, ReportPublisher } from '../../src/sim/guest/reporter.
 import { XenHost } from '../../src/sim/host/xen-host.js';
 import { Steady } from '../../src/sim/workloads/steady.js';
 import { type Demand, NO_DEMAND, type Workload } from '../../src/sim/workloads/types.js';
+import { guestOs, MiB } from './configs.js';
 
-const MiB = 1024;
-
-const os = (over: Partial<GuestOsConfig> = {}): GuestOsConfig => ({
-  reservedKib: 50 * MiB,
-  kernelKib: 12 * MiB,
-  anonKib: 24 * MiB,
-  committedKib: 72 * MiB,
-  fileWsKib: 0,
-  touchRateKibPerMs: 0,
-  swapKib: 1024 * MiB,
-  swapRateKibPerMs: 100 * MiB / 1000,
-  diskRateKibPerMs: 100 * MiB / 1000,
-  bootMs: 0,
-  ...over,
-});
+const os = guestOs;
 
 const balloonCfg = (over: Partial<BalloonConfig> = {}): BalloonConfig => ({
   upRateKibPerMs: 1024 * MiB / 1000,

@@ -3,23 +3,13 @@ import { LinuxGuest } from '../../src/sim/guest/linux-guest.js';
 import { Prng, streamFor } from '../../src/sim/prng.js';
 import { Batch } from '../../src/sim/workloads/batch.js';
 import { Database } from '../../src/sim/workloads/database.js';
-import { Eatmem, type EatmemConfig } from '../../src/sim/workloads/eatmem.js';
+import { Eatmem } from '../../src/sim/workloads/eatmem.js';
 import { parseTraceCsv, TraceReplay } from '../../src/sim/workloads/trace.js';
 import type { Workload } from '../../src/sim/workloads/types.js';
 import { WebServer } from '../../src/sim/workloads/web.js';
+import { eatmemConfig, MiB } from './configs.js';
 
-const MiB = 1024;
-
-const eatmemCfg = (over: Partial<EatmemConfig> = {}): EatmemConfig => ({
-  maxChunkKib: 512 * MiB,
-  maxSleepMs: 63_000,
-  maxWrites: 16,
-  faultRateKibPerMs: 512 * MiB / 1000,
-  writeMs: 0.000002,
-  startDelayMs: 0,
-  restartAfterMs: 10_000,
-  ...over,
-});
+const eatmemCfg = eatmemConfig;
 
 interface Phase {
   kind: 'sleep' | 'write';
